@@ -1,1 +1,27 @@
-//! placeholder
+//! faultline's data plane: userspace TCP proxies that inject faults into the
+//! bytes crossing them, byte-exact, live on open connections.
+//!
+//! Module map:
+//! - [`registry`]: named proxies (what `faultline serve` manages).
+//! - [`proxy`]: one proxy: its listener, its connections and the fault sets
+//!   of its two directions, published as immutable snapshots.
+//! - [`link`]: one direction of one connection: the fast path when no fault
+//!   is set, the [`pipeline`] of fault stages otherwise.
+//! - [`pipeline`]: the running stages of a fault set and the swap to a new set
+//!   at a chunk boundary without losing, duplicating or reordering a byte.
+//! - [`fault`]: the fault kinds, one file each; every stage is a pure
+//!   transform over timed chunks, handed its RNG and the time.
+//! - [`fastpath`]: the zero-fault copy and its bounded buffer pool.
+
+#![warn(missing_docs)]
+
+pub mod fastpath;
+pub mod fault;
+pub mod link;
+pub mod pipeline;
+pub mod proxy;
+pub mod registry;
+
+pub use fault::{Direction, Fault, FaultError, FaultKind, OnHeal};
+pub use proxy::{FaultGuard, Limits, Proxy, ProxyError, ProxyInfo, ProxySpec, StatsSnapshot};
+pub use registry::{ProxyUpdate, Registry, RegistryError};

@@ -1,0 +1,240 @@
+//! `loss`: TCP-realistic loss. A userspace proxy sits above TCP, so it cannot
+//! drop bytes without breaking the stream; it reproduces what loss looks like
+//! to the application instead (FIDELITY.md): a lost chunk, and everything
+//! behind it (head-of-line blocking), is held until
+//! - the next chunk arrives: the receiver's SACK triggers a fast
+//!   retransmission, so dense traffic sees a delay of about one gap, or
+//! - a retransmission timeout fires (a tail loss): ≥ `rto`, doubling when the
+//!   retransmission is lost again.
+//!
+//! Losses are correlated Gilbert-Elliott style: after a loss, the next chunk is
+//! lost with probability `correlation + (1 - correlation) · probability`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use super::{Chunk, Drained, StageOps, Yield};
+
+/// Linux caps the retransmission timeout at 120 s.
+const MAX_RTO: Duration = Duration::from_secs(120);
+
+#[derive(Debug)]
+struct Held {
+    chunk: Chunk,
+    /// For a lost chunk: when its retransmission is due and the current RTO.
+    lost: Option<(Instant, Duration)>,
+}
+
+/// The running loss stage.
+#[derive(Debug)]
+pub struct Loss {
+    probability: f64,
+    correlation: f64,
+    rto: Duration,
+    bad: bool,
+    queue: VecDeque<Held>,
+    bytes: usize,
+    /// Release time of the last chunk out: nothing leaves before it.
+    last_release: Option<Instant>,
+}
+
+impl Loss {
+    /// A stage losing chunks with `probability`, correlated by `correlation`.
+    pub fn new(probability: f64, correlation: f64, rto: Duration) -> Self {
+        Self {
+            probability,
+            correlation,
+            rto,
+            bad: false,
+            queue: VecDeque::new(),
+            bytes: 0,
+            last_release: None,
+        }
+    }
+
+    fn roll(&mut self, rng: &mut ChaCha8Rng) -> bool {
+        let p = if self.bad {
+            self.correlation + (1.0 - self.correlation) * self.probability
+        } else {
+            self.probability
+        };
+        let lost = p > 0.0 && rng.gen_bool(p.min(1.0));
+        self.bad = lost;
+        lost
+    }
+}
+
+impl StageOps for Loss {
+    fn push(&mut self, chunk: Chunk, rng: &mut ChaCha8Rng) {
+        // A new arrival repairs every outstanding loss: the receiver SACKs it
+        // and the sender retransmits the holes at once.
+        for held in &mut self.queue {
+            if let Some((due, rto)) = held.lost {
+                if due > chunk.at {
+                    held.lost = Some((chunk.at, rto));
+                }
+            }
+        }
+        let lost = !chunk.eof && self.roll(rng);
+        self.bytes += chunk.len();
+        let at = chunk.at;
+        self.queue.push_back(Held {
+            chunk,
+            lost: lost.then_some((at + self.rto, self.rto)),
+        });
+    }
+
+    fn poll(&mut self, now: Instant, rng: &mut ChaCha8Rng) -> Option<Yield> {
+        let front = self.queue.front()?;
+        match front.lost {
+            Some((due, _)) if due > now => None,
+            Some((due, rto)) => {
+                // The retransmission itself may be lost (still in the bad state).
+                if self.roll(rng) {
+                    let rto = (rto * 2).min(MAX_RTO);
+                    self.queue[0].lost = Some((due + rto, rto));
+                    return None;
+                }
+                self.pop(due)
+            }
+            None if front.chunk.at <= now => self.pop(front.chunk.at),
+            None => None,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let front = self.queue.front()?;
+        Some(front.lost.map_or(front.chunk.at, |(due, _)| due))
+    }
+
+    fn held(&self) -> usize {
+        self.bytes
+    }
+
+    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
+        self.bytes = 0;
+        let chunks = self
+            .queue
+            .drain(..)
+            .map(|h| Chunk {
+                at: h.chunk.arrived,
+                ..h.chunk
+            })
+            .collect();
+        Drained {
+            chunks,
+            control: None,
+        }
+    }
+}
+
+impl Loss {
+    fn pop(&mut self, release: Instant) -> Option<Yield> {
+        let release = self.last_release.map_or(release, |last| last.max(release));
+        self.last_release = Some(release);
+        let held = self.queue.pop_front()?;
+        self.bytes -= held.chunk.len();
+        // Whatever waited behind a loss leaves with it, never before it.
+        if let Some(next) = self.queue.front_mut() {
+            if next.lost.is_none() && next.chunk.at < release {
+                next.chunk.at = release;
+            }
+        }
+        Some(Yield::Chunk(Chunk {
+            at: release,
+            ..held.chunk
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use rand::SeedableRng;
+
+    use super::*;
+
+    fn release_all(stage: &mut Loss, rng: &mut ChaCha8Rng) -> Vec<Chunk> {
+        let mut out = Vec::new();
+        while let Some(deadline) = stage.deadline() {
+            if let Some(Yield::Chunk(c)) = stage.poll(deadline, rng) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_tail_loss_costs_a_retransmission_timeout() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut stage = Loss::new(1.0, 0.0, Duration::from_millis(200));
+        let t0 = Instant::now();
+        stage.push(Chunk::data(Bytes::from_static(b"req"), t0), &mut rng);
+        assert_eq!(stage.poll(t0 + Duration::from_millis(199), &mut rng), None);
+        // Probability 1: the retransmission is lost too and the timeout doubles.
+        assert_eq!(stage.poll(t0 + Duration::from_millis(200), &mut rng), None);
+        assert_eq!(stage.deadline(), Some(t0 + Duration::from_millis(600)));
+    }
+
+    #[test]
+    fn a_following_chunk_repairs_the_loss_early_and_order_is_kept() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut stage = Loss::new(1.0, 0.0, Duration::from_millis(200));
+        let t0 = Instant::now();
+        stage.push(Chunk::data(Bytes::from_static(b"a"), t0), &mut rng);
+        // From here on nothing is lost.
+        stage.probability = 0.0;
+        stage.bad = false;
+        stage.push(
+            Chunk::data(Bytes::from_static(b"b"), t0 + Duration::from_millis(20)),
+            &mut rng,
+        );
+        let out = release_all(&mut stage, &mut rng);
+        assert_eq!(
+            out.iter().map(|c| &c.data[..]).collect::<Vec<_>>(),
+            [b"a", b"b"]
+        );
+        assert_eq!(
+            out[0].at - t0,
+            Duration::from_millis(20),
+            "repaired when the next chunk arrived"
+        );
+        assert_eq!(out[1].at - t0, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn loss_delays_but_never_drops_or_reorders() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut stage = Loss::new(0.2, 0.5, Duration::from_millis(200));
+        let t0 = Instant::now();
+        for i in 0..500u32 {
+            stage.push(
+                Chunk::data(
+                    Bytes::from(i.to_be_bytes().to_vec()),
+                    t0 + Duration::from_millis(i as u64),
+                ),
+                &mut rng,
+            );
+        }
+        let out = release_all(&mut stage, &mut rng);
+        let got: Vec<u32> = out
+            .iter()
+            .map(|c| u32::from_be_bytes(c.data[..].try_into().unwrap()))
+            .collect();
+        assert_eq!(got, (0..500).collect::<Vec<_>>());
+        assert!(out.windows(2).all(|w| w[0].at <= w[1].at));
+        let delayed = out
+            .iter()
+            .zip(0u64..)
+            .filter(|(c, i)| c.at > t0 + Duration::from_millis(*i))
+            .count();
+        assert!(
+            delayed > 50,
+            "20% loss delayed only {delayed} of 500 chunks"
+        );
+    }
+}

@@ -1,0 +1,740 @@
+//! One proxy: a listener, the connections it accepted, and the fault sets of
+//! its two directions.
+//!
+//! The control side never edits a running connection: it publishes a new
+//! immutable [`FaultSet`] per direction and every link picks it up at its next
+//! chunk boundary.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::fastpath::BufferPool;
+use crate::fault::{ActiveFault, Direction, Fault, FaultError, FaultKind, FaultSet, OnHeal};
+use crate::link::{Link, LinkEnd};
+
+/// Bounds that keep one proxy's resources finite.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections open at once; further clients wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Bytes a faulted link holds before it stops reading (back-pressure).
+    pub max_held_bytes: usize,
+    /// Free copy buffers kept for reuse.
+    pub pooled_buffers: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 16_384,
+            max_held_bytes: 8 * 1024 * 1024,
+            pooled_buffers: 64,
+        }
+    }
+}
+
+/// What a proxy is asked to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySpec {
+    /// Unique name.
+    pub name: String,
+    /// Address to listen on, `host:port`; port 0 picks a free one.
+    pub listen: String,
+    /// Address to forward to, `host:port`, resolved at each connection.
+    pub upstream: String,
+    /// A disabled proxy does not listen.
+    pub enabled: bool,
+}
+
+/// A proxy as it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyInfo {
+    /// Unique name.
+    pub name: String,
+    /// The address it listens on (the real port when 0 was asked), or the
+    /// requested address while disabled.
+    pub listen: String,
+    /// Where it forwards.
+    pub upstream: String,
+    /// Whether it listens.
+    pub enabled: bool,
+    /// Its faults, both directions, in the order they were added.
+    pub faults: Vec<Fault>,
+}
+
+/// Counters of one proxy.
+#[derive(Debug, Default)]
+pub struct Stats {
+    bytes_upstream: AtomicU64,
+    bytes_downstream: AtomicU64,
+    connections_total: AtomicU64,
+    connections_active: AtomicU64,
+    /// Bytes held by faulted links (in latency queues, blackholes, …).
+    pub held: AtomicU64,
+}
+
+impl Stats {
+    /// The byte counter of a direction.
+    pub fn bytes(&self, direction: Direction) -> &AtomicU64 {
+        match direction {
+            Direction::Upstream => &self.bytes_upstream,
+            Direction::Downstream => &self.bytes_downstream,
+        }
+    }
+}
+
+/// A snapshot of a proxy's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// Bytes written client → server.
+    pub bytes_upstream: u64,
+    /// Bytes written server → client.
+    pub bytes_downstream: u64,
+    /// Connections accepted since start.
+    pub connections_total: u64,
+    /// Connections open now.
+    pub connections_active: u64,
+    /// Bytes held by faults right now (both directions).
+    pub bytes_held: u64,
+    /// Faults on the upstream direction.
+    pub faults_upstream: u64,
+    /// Faults on the downstream direction.
+    pub faults_downstream: u64,
+}
+
+/// What the links of a proxy share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Copy buffers for the fast path.
+    pub buffers: BufferPool,
+    /// Limits.
+    pub limits: Limits,
+    /// Counters.
+    pub stats: Stats,
+}
+
+/// Why a proxy operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The listen address could not be resolved or bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A fault of that name exists already.
+    #[error("fault {0:?} already exists")]
+    FaultExists(String),
+    /// No fault of that name.
+    #[error("fault {0:?} not found")]
+    FaultNotFound(String),
+    /// A fault attribute is out of range.
+    #[error(transparent)]
+    Fault(#[from] FaultError),
+}
+
+#[derive(Debug)]
+struct State {
+    spec: ProxySpec,
+    bound: Option<SocketAddr>,
+    /// Cancels the current listener and its connections.
+    generation: CancellationToken,
+    /// The current accept loop; awaited when listening stops so the listener
+    /// is closed by the time `set_enabled(false)` returns.
+    accept_task: Option<tokio::task::JoinHandle<()>>,
+    faults: Vec<Arc<ActiveFault>>,
+    next_fault_id: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    upstream_faults: watch::Sender<Arc<FaultSet>>,
+    downstream_faults: watch::Sender<Arc<FaultSet>>,
+    shared: Arc<Shared>,
+    seed: u64,
+    connection_ids: AtomicU64,
+    tasks: TaskTracker,
+    root: CancellationToken,
+    permits: Arc<Semaphore>,
+}
+
+/// A running proxy. Cloning gives another handle to the same proxy.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+impl Proxy {
+    /// Starts a proxy (binding its listener when `spec.enabled`).
+    ///
+    /// `seed` derives every RNG stream of the proxy; `shutdown` stops it.
+    ///
+    /// # Errors
+    /// [`ProxyError::Bind`] if the listen address cannot be bound.
+    pub async fn start(
+        spec: ProxySpec,
+        seed: u64,
+        limits: Limits,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, ProxyError> {
+        let root = shutdown.child_token();
+        let proxy = Proxy {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    spec: spec.clone(),
+                    bound: None,
+                    generation: root.child_token(),
+                    accept_task: None,
+                    faults: Vec::new(),
+                    next_fault_id: 1,
+                }),
+                upstream_faults: watch::Sender::new(Arc::default()),
+                downstream_faults: watch::Sender::new(Arc::default()),
+                shared: Arc::new(Shared {
+                    buffers: BufferPool::new(limits.pooled_buffers),
+                    limits,
+                    stats: Stats::default(),
+                }),
+                seed,
+                connection_ids: AtomicU64::new(0),
+                tasks: TaskTracker::new(),
+                root,
+                permits: Arc::new(Semaphore::new(limits.max_connections)),
+            }),
+        };
+        if spec.enabled {
+            proxy.listen().await?;
+        }
+        Ok(proxy)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock is a bug of ours; the state stays usable.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The proxy's name.
+    pub fn name(&self) -> String {
+        self.state().spec.name.clone()
+    }
+
+    /// The bound address, while enabled.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.state().bound
+    }
+
+    /// What the proxy is now.
+    pub fn info(&self) -> ProxyInfo {
+        let state = self.state();
+        ProxyInfo {
+            name: state.spec.name.clone(),
+            listen: state
+                .bound
+                .map_or_else(|| state.spec.listen.clone(), |a| a.to_string()),
+            upstream: state.spec.upstream.clone(),
+            enabled: state.spec.enabled,
+            faults: state.faults.iter().map(|f| f.fault.clone()).collect(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        let stats = &self.inner.shared.stats;
+        let state = self.state();
+        let count = |d: Direction| {
+            state
+                .faults
+                .iter()
+                .filter(|f| f.fault.direction == d)
+                .count() as u64
+        };
+        StatsSnapshot {
+            bytes_upstream: stats.bytes_upstream.load(Ordering::Relaxed),
+            bytes_downstream: stats.bytes_downstream.load(Ordering::Relaxed),
+            connections_total: stats.connections_total.load(Ordering::Relaxed),
+            connections_active: stats.connections_active.load(Ordering::Relaxed),
+            bytes_held: stats.held.load(Ordering::Relaxed),
+            faults_upstream: count(Direction::Upstream),
+            faults_downstream: count(Direction::Downstream),
+        }
+    }
+
+    async fn listen(&self) -> Result<(), ProxyError> {
+        let address = self.state().spec.listen.clone();
+        let listener = bind(&address).await?;
+        let bound = listener.local_addr().map_err(|source| ProxyError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        self.stop_listening().await;
+        let generation = self.inner.root.child_token();
+        let proxy = self.clone();
+        let task = self.inner.tasks.spawn({
+            let generation = generation.clone();
+            async move { proxy.accept_loop(listener, generation).await }
+        });
+        let mut state = self.state();
+        state.generation = generation;
+        state.bound = Some(bound);
+        state.accept_task = Some(task);
+        Ok(())
+    }
+
+    /// Closes the listener and every connection it accepted.
+    async fn stop_listening(&self) {
+        let task = {
+            let mut state = self.state();
+            state.generation.cancel();
+            state.generation = self.inner.root.child_token();
+            state.bound = None;
+            state.accept_task.take()
+        };
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Enables or disables the proxy. Disabling closes the listener and every
+    /// connection (as Toxiproxy does); enabling listens again.
+    ///
+    /// # Errors
+    /// [`ProxyError::Bind`] when enabling fails to bind.
+    pub async fn set_enabled(&self, enabled: bool) -> Result<(), ProxyError> {
+        let was = std::mem::replace(&mut self.state().spec.enabled, enabled);
+        match (was, enabled) {
+            (false, true) => {
+                if let Err(err) = self.listen().await {
+                    self.state().spec.enabled = false;
+                    return Err(err);
+                }
+            }
+            (true, false) => self.stop_listening().await,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Changes the listen and/or upstream address. A changed address restarts
+    /// the proxy: open connections are closed (Toxiproxy's behaviour).
+    ///
+    /// # Errors
+    /// [`ProxyError::Bind`] if the new listen address cannot be bound; the
+    /// proxy then keeps its old addresses and listener.
+    pub async fn set_addresses(
+        &self,
+        listen: Option<String>,
+        upstream: Option<String>,
+    ) -> Result<(), ProxyError> {
+        let (old, enabled) = {
+            let state = self.state();
+            (state.spec.clone(), state.spec.enabled)
+        };
+        let bound = self.listen_addr().map(|a| a.to_string());
+        let listen_changed = listen
+            .as_ref()
+            .is_some_and(|l| *l != old.listen && Some(l) != bound.as_ref());
+        let upstream_changed = upstream.as_ref().is_some_and(|u| *u != old.upstream);
+        if !listen_changed && !upstream_changed {
+            return Ok(());
+        }
+        {
+            let mut state = self.state();
+            if let Some(listen) = listen.filter(|_| listen_changed) {
+                state.spec.listen = listen;
+            }
+            if let Some(upstream) = upstream {
+                state.spec.upstream = upstream;
+            }
+        }
+        if enabled {
+            if listen_changed {
+                // Bind the new address before letting go of the old one.
+                if let Err(err) = self.listen().await {
+                    self.state().spec = old;
+                    return Err(err);
+                }
+            } else {
+                self.stop_listening().await;
+                if let Err(err) = self.listen().await {
+                    self.state().spec = old;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a fault at the end of its direction's pipeline.
+    ///
+    /// # Errors
+    /// [`ProxyError::FaultExists`] for a duplicate name, [`ProxyError::Fault`]
+    /// for an attribute out of range.
+    pub fn add_fault(&self, fault: Fault) -> Result<(), ProxyError> {
+        fault.validate()?;
+        let mut state = self.state();
+        if state.faults.iter().any(|f| f.fault.name == fault.name) {
+            return Err(ProxyError::FaultExists(fault.name));
+        }
+        let id = state.next_fault_id;
+        state.next_fault_id += 1;
+        state.faults.push(Arc::new(ActiveFault { id, fault }));
+        self.publish(&state);
+        Ok(())
+    }
+
+    /// Replaces the fault of the same name, keeping its place and identity
+    /// (connections it reached keep their toxicity roll and its start time).
+    ///
+    /// # Errors
+    /// [`ProxyError::FaultNotFound`], or [`ProxyError::Fault`] for an attribute out of range.
+    pub fn replace_fault(&self, fault: Fault) -> Result<(), ProxyError> {
+        fault.validate()?;
+        let mut state = self.state();
+        let slot = state
+            .faults
+            .iter_mut()
+            .find(|f| f.fault.name == fault.name)
+            .ok_or_else(|| ProxyError::FaultNotFound(fault.name.clone()))?;
+        *slot = Arc::new(ActiveFault { id: slot.id, fault });
+        self.publish(&state);
+        Ok(())
+    }
+
+    /// Removes a fault by name and returns it.
+    ///
+    /// # Errors
+    /// [`ProxyError::FaultNotFound`].
+    pub fn remove_fault(&self, name: &str) -> Result<Fault, ProxyError> {
+        let mut state = self.state();
+        let index = state
+            .faults
+            .iter()
+            .position(|f| f.fault.name == name)
+            .ok_or_else(|| ProxyError::FaultNotFound(name.to_owned()))?;
+        let removed = state.faults.remove(index);
+        self.publish(&state);
+        Ok(removed.fault.clone())
+    }
+
+    /// The fault of that name.
+    pub fn fault(&self, name: &str) -> Option<Fault> {
+        self.state()
+            .faults
+            .iter()
+            .find(|f| f.fault.name == name)
+            .map(|f| f.fault.clone())
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        let mut state = self.state();
+        state.faults.clear();
+        self.publish(&state);
+    }
+
+    /// Adds a fault and returns a guard that removes it when dropped.
+    ///
+    /// # Errors
+    /// As [`Proxy::add_fault`].
+    pub fn fault_guard(&self, fault: Fault) -> Result<FaultGuard, ProxyError> {
+        let name = fault.name.clone();
+        self.add_fault(fault)?;
+        Ok(FaultGuard {
+            proxy: self.clone(),
+            name,
+        })
+    }
+
+    fn publish(&self, state: &State) {
+        for direction in Direction::BOTH {
+            let faults: Vec<Arc<ActiveFault>> = state
+                .faults
+                .iter()
+                .filter(|f| f.fault.direction == direction)
+                .cloned()
+                .collect();
+            self.sender(direction).send_if_modified(|current| {
+                let same = current.faults.len() == faults.len()
+                    && current
+                        .faults
+                        .iter()
+                        .zip(&faults)
+                        .all(|(a, b)| Arc::ptr_eq(a, b));
+                if !same {
+                    *current = Arc::new(FaultSet { faults });
+                }
+                !same
+            });
+        }
+    }
+
+    fn sender(&self, direction: Direction) -> &watch::Sender<Arc<FaultSet>> {
+        match direction {
+            Direction::Upstream => &self.inner.upstream_faults,
+            Direction::Downstream => &self.inner.downstream_faults,
+        }
+    }
+
+    /// Stops the proxy: closes the listener and every connection and waits
+    /// for their tasks to finish.
+    pub async fn shutdown(&self) {
+        self.inner.root.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    async fn accept_loop(self, listener: TcpListener, generation: CancellationToken) {
+        loop {
+            let permit = tokio::select! {
+                () = generation.cancelled() => return,
+                permit = self.inner.permits.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+            };
+            let accepted = tokio::select! {
+                () = generation.cancelled() => return,
+                accepted = listener.accept() => accepted,
+            };
+            let client = match accepted {
+                Ok((client, _)) => client,
+                Err(err) => {
+                    // Out of descriptors or a connection reset before accept:
+                    // this one connection fails; the listener goes on.
+                    tracing::debug!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+            };
+            let id = self.inner.connection_ids.fetch_add(1, Ordering::Relaxed);
+            let proxy = self.clone();
+            let cancel = generation.child_token();
+            self.inner.tasks.spawn(async move {
+                let stats = &proxy.inner.shared.stats;
+                stats.connections_total.fetch_add(1, Ordering::Relaxed);
+                stats.connections_active.fetch_add(1, Ordering::Relaxed);
+                proxy.serve_connection(id, client, cancel).await;
+                stats.connections_active.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+            });
+        }
+    }
+
+    /// The RNG stream of one link: derived from the proxy seed, the connection
+    /// number and the direction, so a seed replays the same fault decisions.
+    fn link_rng(&self, connection: u64, stream: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.inner.seed);
+        rng.set_stream(connection.wrapping_mul(4).wrapping_add(stream));
+        rng
+    }
+
+    async fn serve_connection(&self, id: u64, client: TcpStream, cancel: CancellationToken) {
+        let _ = client.set_nodelay(true);
+        let mut admission_rng = self.link_rng(id, 2);
+        match self.admit(&mut admission_rng, &cancel).await {
+            Admission::Connect => {}
+            Admission::Reset => return reset(&client),
+            Admission::Cancelled => return,
+        }
+        let upstream_address = self.state().spec.upstream.clone();
+        let server = tokio::select! {
+            () = cancel.cancelled() => return,
+            server = TcpStream::connect(&upstream_address) => server,
+        };
+        let server = match server {
+            Ok(server) => server,
+            Err(err) => {
+                tracing::debug!(%err, upstream = %upstream_address, "upstream connect failed");
+                return reset(&client);
+            }
+        };
+        let _ = server.set_nodelay(true);
+        let client = Arc::new(client);
+        let server = Arc::new(server);
+        let up = Link {
+            direction: Direction::Upstream,
+            src: client.clone(),
+            dst: server.clone(),
+            faults: self.inner.upstream_faults.subscribe(),
+            rng: self.link_rng(id, 0),
+            shared: self.inner.shared.clone(),
+            cancel: cancel.clone(),
+        }
+        .run();
+        let down = Link {
+            direction: Direction::Downstream,
+            src: server.clone(),
+            dst: client.clone(),
+            faults: self.inner.downstream_faults.subscribe(),
+            rng: self.link_rng(id, 1),
+            shared: self.inner.shared.clone(),
+            cancel: cancel.clone(),
+        }
+        .run();
+        tokio::pin!(up, down);
+        let (mut up_done, mut down_done) = (false, false);
+        while !(up_done && down_done) {
+            let end = tokio::select! {
+                end = &mut up, if !up_done => { up_done = true; end }
+                end = &mut down, if !down_done => { down_done = true; end }
+            };
+            match end {
+                LinkEnd::Finished => {}
+                LinkEnd::Reset => {
+                    cancel.cancel();
+                    reset(&client);
+                    reset(&server);
+                    return;
+                }
+                LinkEnd::Close | LinkEnd::Cancelled => {
+                    cancel.cancel();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Decides what a new connection meets before the proxy dials upstream:
+    /// a `reject` resets it; an upstream `blackhole` holds it (the client's
+    /// connect() succeeded on our listener, but nothing reaches the server)
+    /// until the blackhole heals, then dials at the next SYN retransmission.
+    async fn admit(&self, rng: &mut ChaCha8Rng, cancel: &CancellationToken) -> Admission {
+        let mut upstream = self.inner.upstream_faults.subscribe();
+        let downstream = self.inner.downstream_faults.subscribe();
+        let accepted = Instant::now();
+        let mut rolled: std::collections::HashMap<u64, bool> = Default::default();
+        let mut held_by: Option<OnHeal> = None;
+        loop {
+            let up = upstream.borrow_and_update().clone();
+            let down = downstream.borrow().clone();
+            let mut applies = |active: &ActiveFault| {
+                *rolled.entry(active.id).or_insert_with(|| {
+                    let t = active.fault.toxicity;
+                    t >= 1.0 || (t > 0.0 && rng.gen_bool(t))
+                })
+            };
+            if up
+                .faults
+                .iter()
+                .chain(&down.faults)
+                .any(|f| f.fault.kind == FaultKind::Reject && applies(f))
+            {
+                return Admission::Reset;
+            }
+            let hole = up.faults.iter().find_map(|f| match f.fault.kind {
+                FaultKind::Blackhole { on_heal } if applies(f) => Some(on_heal),
+                _ => None,
+            });
+            match (hole, held_by) {
+                (Some(on_heal), _) => held_by = Some(on_heal),
+                (None, None) => return Admission::Connect,
+                (None, Some(OnHeal::Reset)) => return Admission::Reset,
+                (None, Some(OnHeal::DeliverNow)) => return Admission::Connect,
+                (None, Some(OnHeal::Deliver)) => {
+                    let at = syn_retransmission(accepted, Instant::now());
+                    return tokio::select! {
+                        () = cancel.cancelled() => Admission::Cancelled,
+                        () = tokio::time::sleep_until(at) => Admission::Connect,
+                    };
+                }
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Admission::Cancelled,
+                changed = upstream.changed() => if changed.is_err() { return Admission::Cancelled },
+            }
+        }
+    }
+}
+
+enum Admission {
+    Connect,
+    Reset,
+    Cancelled,
+}
+
+/// SYN retransmissions of the kernel measured in FIDELITY.md, in seconds after
+/// the first SYN; a connection held across a heal completes at the next one.
+const SYN_RETRIES: [f64; 10] = [1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 11.0, 19.0, 35.5, 68.8];
+
+fn syn_retransmission(first: Instant, now: Instant) -> Instant {
+    SYN_RETRIES
+        .iter()
+        .map(|s| first + Duration::from_secs_f64(*s))
+        .find(|at| *at >= now)
+        .unwrap_or(now)
+}
+
+/// Arms a reset: with SO_LINGER 0 the close, when the last handle drops, sends RST.
+fn reset(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+async fn bind(address: &str) -> Result<TcpListener, ProxyError> {
+    let err = |source| ProxyError::Bind {
+        address: address.to_owned(),
+        source,
+    };
+    // Go's ":8474" means every interface; accept the same spelling.
+    let normalized = if address.starts_with(':') {
+        format!("0.0.0.0{address}")
+    } else {
+        address.to_owned()
+    };
+    let mut last = io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the address resolved to nothing",
+    );
+    for addr in tokio::net::lookup_host(&normalized).await.map_err(err)? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        };
+        let socket = socket.map_err(err)?;
+        let _ = socket.set_reuseaddr(true);
+        match socket.bind(addr).and_then(|()| socket.listen(1024)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = e,
+        }
+    }
+    Err(err(last))
+}
+
+/// Removes its fault from the proxy when dropped (a test's fault lives exactly
+/// as long as the guard).
+#[derive(Debug)]
+pub struct FaultGuard {
+    proxy: Proxy,
+    name: String,
+}
+
+impl FaultGuard {
+    /// The guarded fault's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for FaultGuard {
+    fn drop(&mut self) {
+        let _ = self.proxy.remove_fault(&self.name);
+    }
+}
