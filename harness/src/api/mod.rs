@@ -1,0 +1,161 @@
+//! The HTTP API: Toxiproxy's, so Toxiproxy's own clients drive faultline
+//! unchanged (DESIGN §4).
+//!
+//! Module map:
+//! - this file: [`ApiState`] (the registry the API manages, the token) and
+//!   [`serve`] (the accept loop: bounded connections, graceful stop).
+//! - [`routes`]: the routing table (method and path → handler), 404 and 405.
+//! - [`proxies`]: the routes `/proxies`, `/proxies/{proxy}`, `/populate`, `/reset`.
+//! - [`toxics`]: the routes under `/proxies/{proxy}/toxics`.
+//! - [`populate`]: create-or-replace of many proxies, all or nothing (also
+//!   used by `faultline serve --config`).
+//! - [`shapes`]: Toxiproxy's JSON shapes and their conversion to and from the
+//!   data plane's types; [`attributes`]: toxic attributes ⇄ fault kinds.
+//! - [`metrics`]: the `/metrics` text, Prometheus's format.
+//! - [`access`]: browser refusal, bearer token, the loopback-or-token rule.
+//! - [`body`]: bounded request bodies.
+//! - [`error`]: every error and the one place it becomes a status code.
+//! - [`client`]: a small client of this API (`faultline fault`, remote agents).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use faultline_proxies::Registry;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub mod access;
+pub mod attributes;
+pub mod body;
+pub mod client;
+pub mod error;
+pub mod metrics;
+pub mod populate;
+pub mod proxies;
+pub mod routes;
+pub mod shapes;
+pub mod toxics;
+
+pub use error::{ApiError, ErrorBody};
+pub use routes::TOXIPROXY_VERSION;
+
+/// API connections served at once; further clients wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long open requests may take to finish once the API is stopped.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the API serves: a registry of proxies (shared with whoever else drives
+/// it, e.g. an in-process drill) and the token mutating requests need, if any.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    registry: Arc<Registry>,
+    token: Option<Arc<str>>,
+    mutations: Arc<Mutex<()>>,
+}
+
+impl ApiState {
+    /// An API over `registry`, without a token.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self {
+            registry,
+            token: None,
+            mutations: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// The same API, requiring `Authorization: Bearer <token>` on every
+    /// mutating request.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Arc::from(token.into()));
+        self
+    }
+
+    /// The registry the API manages.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The token mutating requests need, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+}
+
+/// Serves the API on `listener` until `stop` is cancelled, then stops
+/// accepting, lets open requests finish (within [`DRAIN_TIMEOUT`]) and returns.
+/// It does not shut the registry's proxies down: their owner does.
+pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationToken) {
+    let connections = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            () = stop.cancelled() => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of descriptors, or a client gone before accept: back off
+                // briefly; the listener itself is fine.
+                tracing::debug!(%err, "API accept failed");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let state = state.clone();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            serve_connection(stream, state, stop).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    connections.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("API stopped with requests still open after {DRAIN_TIMEOUT:?}");
+    }
+}
+
+async fn serve_connection(stream: TcpStream, state: ApiState, stop: CancellationToken) {
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(routes::handle(&state, request).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        // One connection's error never reaches the listener.
+        tracing::debug!(%err, "API connection ended with an error");
+    }
+}

@@ -1,0 +1,242 @@
+//! The routing table: method and path → handler, and the replies they send.
+//!
+//! | path | methods |
+//! |---|---|
+//! | `/proxies` | GET (map name → proxy), POST (create: 201) |
+//! | `/populate` | POST (create or replace many: 201 `{"proxies": […]}`) |
+//! | `/reset` | POST (remove every toxic, enable every proxy: 204) |
+//! | `/version` | GET |
+//! | `/metrics` | GET (Prometheus text) |
+//! | `/proxies/{proxy}` | GET, POST or PATCH (partial update), DELETE (204) |
+//! | `/proxies/{proxy}/toxics` | GET (array), POST (add: 200) |
+//! | `/proxies/{proxy}/toxics/{toxic}` | GET, POST or PATCH (partial update), DELETE (204) |
+//!
+//! Anything else is 404; a known path with another method is 405 with `Allow`.
+//! Path segments are percent-decoded; the query string is ignored.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{header, Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::{access, body, metrics, proxies, toxics, ApiState};
+
+/// The Toxiproxy version whose API this one matches. Clients compare it
+/// (toxiproxy-ruby and toxiproxy-netcore use PATCH from 2.6 on; the .NET one
+/// parses it with `System.Version`, which refuses suffixes), so it stays a
+/// plain `major.minor.patch`; faultline's own version is a separate field.
+pub const TOXIPROXY_VERSION: &str = "2.12.0";
+
+/// A parsed path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Route {
+    Proxies,
+    Populate,
+    Reset,
+    Version,
+    Metrics,
+    Proxy(String),
+    Toxics(String),
+    Toxic(String, String),
+}
+
+impl Route {
+    fn parse(path: &str) -> Result<Route, ApiError> {
+        let not_found = || ApiError::NotFound(format!("no such route: {path}"));
+        let segments: Vec<&str> = path
+            .strip_prefix('/')
+            .ok_or_else(not_found)?
+            .split('/')
+            .collect();
+        let decode = |segment: &str| {
+            percent_decode(segment)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(not_found)
+        };
+        Ok(match segments.as_slice() {
+            ["proxies"] => Route::Proxies,
+            ["populate"] => Route::Populate,
+            ["reset"] => Route::Reset,
+            ["version"] => Route::Version,
+            ["metrics"] => Route::Metrics,
+            ["proxies", proxy] => Route::Proxy(decode(proxy)?),
+            ["proxies", proxy, "toxics"] => Route::Toxics(decode(proxy)?),
+            ["proxies", proxy, "toxics", toxic] => Route::Toxic(decode(proxy)?, decode(toxic)?),
+            _ => return Err(not_found()),
+        })
+    }
+
+    /// The methods the route answers, as an `Allow` header value.
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Proxies => "GET, POST",
+            Route::Populate | Route::Reset => "POST",
+            Route::Version | Route::Metrics => "GET",
+            Route::Proxy(_) | Route::Toxic(..) => "GET, POST, PATCH, DELETE",
+            Route::Toxics(_) => "GET, POST",
+        }
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or invalid UTF-8.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Answers one request; never fails (errors become error responses).
+pub async fn handle(state: &ApiState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    match dispatch(state, request).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn dispatch(
+    state: &ApiState,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    access::check(request.method(), request.headers(), state.token())?;
+    let route = Route::parse(request.uri().path())?;
+    let method = request.method().clone();
+    let allowed = route.allow().split(", ").any(|m| m == method.as_str());
+    if !allowed {
+        return Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: route.allow(),
+        });
+    }
+    let body = if method == Method::POST || method == Method::PATCH {
+        body::read(request).await?
+    } else {
+        Bytes::new()
+    };
+    // Mutations run one at a time, so a populate or a read-modify-write toxic
+    // update never interleaves with another change made through the API.
+    let _exclusive = if access::is_mutating(&method) {
+        Some(state.mutations.lock().await)
+    } else {
+        None
+    };
+    let registry = state.registry();
+    match (route, method) {
+        (Route::Proxies, Method::GET) => proxies::list(registry).await,
+        (Route::Proxies, _) => proxies::create(registry, &body).await,
+        (Route::Populate, _) => proxies::populate(registry, &body).await,
+        (Route::Reset, _) => proxies::reset(registry).await,
+        (Route::Version, _) => Ok(version()),
+        (Route::Metrics, _) => Ok(text(
+            metrics::CONTENT_TYPE,
+            metrics::render(&registry.stats().await),
+        )),
+        (Route::Proxy(name), Method::GET) => proxies::show(registry, &name).await,
+        (Route::Proxy(name), Method::DELETE) => proxies::delete(registry, &name).await,
+        (Route::Proxy(name), _) => proxies::update(registry, &name, &body).await,
+        (Route::Toxics(proxy), Method::GET) => toxics::list(registry, &proxy).await,
+        (Route::Toxics(proxy), _) => toxics::create(registry, &proxy, &body).await,
+        (Route::Toxic(proxy, toxic), Method::GET) => toxics::show(registry, &proxy, &toxic).await,
+        (Route::Toxic(proxy, toxic), Method::DELETE) => {
+            toxics::delete(registry, &proxy, &toxic).await
+        }
+        (Route::Toxic(proxy, toxic), _) => toxics::update(registry, &proxy, &toxic, &body).await,
+    }
+}
+
+/// `GET /version`: `{"version": "2.12.0", "faultline": "<crate version>"}`.
+fn version() -> Response<Full<Bytes>> {
+    #[derive(Serialize)]
+    struct Version {
+        version: &'static str,
+        faultline: &'static str,
+    }
+    let mut body = serde_json::to_vec(&Version {
+        version: TOXIPROXY_VERSION,
+        faultline: env!("CARGO_PKG_VERSION"),
+    })
+    .unwrap_or_default();
+    body.push(b'\n');
+    reply(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        body.into(),
+    )
+}
+
+/// A JSON reply.
+pub(super) fn json<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let body = serde_json::to_vec(value)
+        .map_err(|err| ApiError::Internal(format!("cannot encode the reply: {err}")))?;
+    Ok(reply(status, "application/json", body.into()))
+}
+
+/// An empty 204 reply.
+pub(super) fn no_content() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+fn text(content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    reply(StatusCode::OK, content_type, body.into())
+}
+
+fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_to_routes_with_decoded_names() {
+        assert_eq!(Route::parse("/proxies"), Ok(Route::Proxies));
+        assert_eq!(
+            Route::parse("/proxies/my%20db/toxics"),
+            Ok(Route::Toxics("my db".into()))
+        );
+        assert_eq!(
+            Route::parse("/proxies/a/toxics/b"),
+            Ok(Route::Toxic("a".into(), "b".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_and_malformed_paths_are_not_found() {
+        for path in [
+            "/",
+            "/proxies/",
+            "/proxies//toxics",
+            "/proxies/a/b",
+            "/proxies/%zz",
+            "/nope",
+            "proxies",
+        ] {
+            let err = Route::parse(path).unwrap_err();
+            assert_eq!(err.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+    }
+}

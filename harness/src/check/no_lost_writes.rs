@@ -1,0 +1,379 @@
+//! `no_lost_writes`: every acknowledged write is present in every region at the end.
+//!
+//! A write is an `ok` operation named `op` with key `k` and value `v`. Each
+//! region's end state is its latest successful final read of each service
+//! (operations named [`FINAL_READ_OP`](super::FINAL_READ_OP), `value.data` holding the service's
+//! keys). A write is present in a region when `data[k] == v`, or `data[k]` is
+//! an array holding `v` (append-style keys); a write without a value is present
+//! when `k` is.
+//!
+//! A write is not lost where it was overwritten: when the region holds, for `k`,
+//! the value of another write to `k` that began after the first was
+//! acknowledged. Writes acknowledged concurrently are both required, so a
+//! last-writer-wins merge that drops an acknowledged write is caught.
+//!
+//! - a write missing from a region: **fail**, with the lost writes and the regions lacking them;
+//! - no final reads, or a region without a successful one, or no writes at all: **unknown**.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::convergence::final_reads;
+use super::{op_evidence, require_name, CheckResult, InvariantError};
+use crate::history::{History, OpRecord, Outcome};
+
+const NAME: &str = "no_lost_writes";
+
+/// `{"no_lost_writes": {"op": "put", "service": "kv"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoLostWritesConfig {
+    /// The operation that writes (a workload's `name`).
+    pub op: String,
+    /// Only this service's final reads hold the writes (default: any service's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+impl NoLostWritesConfig {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// An empty `op` or `service`.
+    pub fn validate(&self) -> Result<NoLostWrites, InvariantError> {
+        require_name(NAME, "op", &self.op)?;
+        if let Some(service) = &self.service {
+            require_name(NAME, "service", service)?;
+        }
+        Ok(NoLostWrites {
+            op: self.op.clone(),
+            service: self.service.clone(),
+        })
+    }
+}
+
+/// The validated invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoLostWrites {
+    op: String,
+    service: Option<String>,
+}
+
+/// The keys a final read returned.
+fn read_data(read: &OpRecord) -> &Value {
+    read.value.get("data").unwrap_or(&read.value)
+}
+
+/// Whether `held` (a region's value for a key) holds `written`.
+fn holds(held: &Value, written: &Value) -> bool {
+    written.is_null()
+        || held == written
+        || held.as_array().is_some_and(|items| items.contains(written))
+}
+
+impl NoLostWrites {
+    /// `no_lost_writes(put)`.
+    pub fn name(&self) -> String {
+        format!("{NAME}({})", self.op)
+    }
+
+    /// Judges the history.
+    pub fn check(&self, history: &History) -> CheckResult {
+        let writes: Vec<&OpRecord> = history.ops().filter(|o| o.op == self.op).collect();
+        if writes.is_empty() {
+            return CheckResult::unknown(
+                self.name(),
+                format!(
+                    "no `{}` operations in the history: nothing to judge",
+                    self.op
+                ),
+            );
+        }
+        let reads: Vec<&OpRecord> = final_reads(history)
+            .filter(|r| self.service.is_none() || r.key == self.service)
+            .collect();
+        if reads.is_empty() {
+            return CheckResult::unknown(
+                self.name(),
+                "no final reads in the history: cannot tell whether writes survived",
+            );
+        }
+
+        // region → service → latest successful read.
+        let mut states: BTreeMap<&str, BTreeMap<&str, &OpRecord>> = BTreeMap::new();
+        for &read in &reads {
+            let services = states.entry(read.region.as_str()).or_default();
+            if read.outcome != Outcome::Ok {
+                continue;
+            }
+            let service = read.key.as_deref().unwrap_or_default();
+            let latest = services.entry(service).or_insert(read);
+            if (latest.end_ns, latest.id) < (read.end_ns, read.id) {
+                *latest = read;
+            }
+        }
+        let unread: Vec<&str> = states
+            .iter()
+            .filter(|(_, s)| s.is_empty())
+            .map(|(region, _)| *region)
+            .collect();
+
+        let acknowledged: Vec<&OpRecord> = writes
+            .iter()
+            .copied()
+            .filter(|w| w.outcome == Outcome::Ok && w.key.is_some())
+            .collect();
+        let without_key = writes
+            .iter()
+            .filter(|w| w.outcome == Outcome::Ok && w.key.is_none())
+            .count();
+        let mut lost: Vec<(&OpRecord, Vec<&str>)> = Vec::new();
+        let mut superseded = 0u64;
+        for &write in &acknowledged {
+            let key = write.key.as_deref().unwrap_or_default();
+            let mut lacking = Vec::new();
+            for (region, services) in states.iter().filter(|(_, s)| !s.is_empty()) {
+                let held: Vec<&Value> = services
+                    .values()
+                    .filter_map(|read| read_data(read).get(key))
+                    .collect();
+                if held.iter().any(|value| holds(value, &write.value)) {
+                    continue;
+                }
+                if held
+                    .iter()
+                    .any(|value| !value.is_array() && self.overwritten(&writes, write, value))
+                {
+                    superseded += 1;
+                    continue;
+                }
+                lacking.push(*region);
+            }
+            if !lacking.is_empty() {
+                lost.push((write, lacking));
+            }
+        }
+
+        let figures = json!({
+            "writes": writes.len(),
+            "acknowledged": acknowledged.len(),
+            "unknown_writes": writes.iter().filter(|w| w.outcome == Outcome::Unknown).count(),
+            "failed_writes": writes.iter().filter(|w| w.outcome == Outcome::Fail).count(),
+            "writes_without_key": without_key,
+            "regions": states.len(),
+            "regions_unread": unread.len(),
+            "superseded": superseded,
+            "lost": lost.len(),
+        });
+        if !lost.is_empty() {
+            let lacking_regions: BTreeSet<&str> = lost
+                .iter()
+                .flat_map(|(_, regions)| regions.iter().copied())
+                .collect();
+            let examples: Vec<String> = lost
+                .iter()
+                .take(3)
+                .map(|(w, regions)| {
+                    format!(
+                        "{}={} missing from {}",
+                        w.key.as_deref().unwrap_or_default(),
+                        w.value,
+                        regions.join(", ")
+                    )
+                })
+                .collect();
+            let more = lost.len().saturating_sub(examples.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            let evidence: Vec<Value> = lost
+                .iter()
+                .map(|(w, regions)| op_evidence(w, format!("missing from {}", regions.join(", "))))
+                .collect();
+            return CheckResult::fail(
+                self.name(),
+                format!(
+                    "{} of {} acknowledged writes lost in {}: {}{more}",
+                    lost.len(),
+                    acknowledged.len(),
+                    lacking_regions.into_iter().collect::<Vec<_>>().join(", "),
+                    examples.join("; ")
+                ),
+            )
+            .with_figures(figures)
+            .with_evidence(evidence);
+        }
+        if !unread.is_empty() {
+            return CheckResult::unknown(
+                self.name(),
+                format!(
+                    "no successful final read from {}: cannot tell whether its writes survived",
+                    unread.join(", ")
+                ),
+            )
+            .with_figures(figures);
+        }
+        CheckResult::pass(
+            self.name(),
+            format!(
+                "all {} acknowledged writes present in {} regions ({superseded} overwritten by later writes)",
+                acknowledged.len(),
+                states.len()
+            ),
+        )
+        .with_figures(figures)
+    }
+
+    /// Whether `held` is the value of a write to the same key that began after
+    /// `write` was acknowledged (so `write` was legitimately overwritten).
+    fn overwritten(&self, writes: &[&OpRecord], write: &OpRecord, held: &Value) -> bool {
+        writes.iter().any(|later| {
+            later.id != write.id
+                && later.outcome != Outcome::Fail
+                && later.key == write.key
+                && later.start_ns > write.end_ns
+                && &later.value == held
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::check::synthetic::{final_read, history, ms, op_kv};
+    use crate::check::{Verdict, FINAL_READ_OP};
+    use crate::history::Record;
+
+    fn invariant() -> NoLostWrites {
+        NoLostWritesConfig {
+            op: "put".into(),
+            service: None,
+        }
+        .validate()
+        .unwrap()
+    }
+
+    fn put(id: u64, region: &str, key: &str, value: Value, outcome: Outcome, at_ms: u64) -> Record {
+        op_kv(
+            id,
+            region,
+            "put",
+            Some(key),
+            value,
+            outcome,
+            ms(at_ms),
+            ms(at_ms + 5),
+        )
+    }
+
+    #[test]
+    fn writes_present_everywhere_pass() {
+        let h = history(vec![
+            put(1, "us-east", "a", json!(1), Outcome::Ok, 0),
+            put(2, "eu-west", "log", json!("x"), Outcome::Ok, 10),
+            final_read(
+                3,
+                "us-east",
+                "kv",
+                "d",
+                json!({"a": 1, "log": ["w", "x"]}),
+                ms(100),
+            ),
+            final_read(
+                4,
+                "eu-west",
+                "kv",
+                "d",
+                json!({"a": 1, "log": ["x", "w"]}),
+                ms(100),
+            ),
+        ]);
+        let result = invariant().check(&h);
+        assert_eq!(result.verdict, Verdict::Pass, "{}", result.message);
+    }
+
+    #[test]
+    fn a_write_missing_from_a_region_fails_naming_the_write_and_the_region() {
+        let h = history(vec![
+            put(1, "us-east", "a", json!(1), Outcome::Ok, 0),
+            put(2, "eu-west", "b", json!(2), Outcome::Ok, 10),
+            final_read(3, "us-east", "kv", "d1", json!({"a": 1}), ms(100)),
+            final_read(4, "eu-west", "kv", "d2", json!({"a": 1, "b": 2}), ms(100)),
+        ]);
+        let result = invariant().check(&h);
+        assert_eq!(result.verdict, Verdict::Fail);
+        assert_eq!(
+            result.message,
+            "1 of 2 acknowledged writes lost in us-east: b=2 missing from us-east"
+        );
+        assert_eq!(result.evidence[0]["id"], 2);
+        assert_eq!(result.evidence[0]["note"], "missing from us-east");
+    }
+
+    #[test]
+    fn concurrent_writes_merged_by_last_writer_wins_lose_one() {
+        // Both acknowledged during a partition, neither after the other.
+        let h = history(vec![
+            put(1, "us-east", "a", json!("east"), Outcome::Ok, 0),
+            put(2, "eu-west", "a", json!("west"), Outcome::Ok, 1),
+            final_read(3, "us-east", "kv", "d", json!({"a": "west"}), ms(100)),
+            final_read(4, "eu-west", "kv", "d", json!({"a": "west"}), ms(100)),
+        ]);
+        assert_eq!(invariant().check(&h).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_write_overwritten_by_a_later_one_is_not_lost() {
+        let h = history(vec![
+            put(1, "us-east", "a", json!(1), Outcome::Ok, 0),
+            put(2, "us-east", "a", json!(2), Outcome::Ok, 50),
+            final_read(3, "us-east", "kv", "d", json!({"a": 2}), ms(100)),
+        ]);
+        let result = invariant().check(&h);
+        assert_eq!(result.verdict, Verdict::Pass, "{}", result.message);
+        assert_eq!(result.figures["superseded"], 1);
+    }
+
+    #[test]
+    fn unacknowledged_writes_need_not_be_present() {
+        let h = history(vec![
+            put(1, "us-east", "a", json!(1), Outcome::Unknown, 0),
+            put(2, "us-east", "b", json!(1), Outcome::Fail, 0),
+            final_read(3, "us-east", "kv", "d", json!({}), ms(100)),
+        ]);
+        assert_eq!(invariant().check(&h).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn no_final_reads_is_unknown() {
+        let h = history(vec![put(1, "us-east", "a", json!(1), Outcome::Ok, 0)]);
+        assert_eq!(invariant().check(&h).verdict, Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_region_whose_final_read_failed_is_unknown() {
+        let h = history(vec![
+            put(1, "us-east", "a", json!(1), Outcome::Ok, 0),
+            final_read(2, "us-east", "kv", "d", json!({"a": 1}), ms(100)),
+            op_kv(
+                3,
+                "eu-west",
+                FINAL_READ_OP,
+                Some("kv"),
+                Value::Null,
+                Outcome::Unknown,
+                0,
+                ms(100),
+            ),
+        ]);
+        let result = invariant().check(&h);
+        assert_eq!(result.verdict, Verdict::Unknown);
+        assert!(result.message.contains("eu-west"), "{}", result.message);
+    }
+}

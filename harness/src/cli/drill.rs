@@ -1,0 +1,126 @@
+//! `faultline drill`: run a scenario (or the embedded default) to a verdict.
+
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use super::ExitCode;
+use crate::check::Verdict;
+use crate::runner::{self, Drill, DrillError, DrillOptions};
+use crate::scenario::Scenario;
+
+/// The scenario `faultline drill` runs when given none.
+pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.json");
+
+/// Arguments of `faultline drill`.
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    /// The scenario file; without one, a built-in two-region drill runs.
+    pub scenario: Option<PathBuf>,
+    /// Overrides the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Compresses (< 1) or stretches (> 1) the schedule; latencies stay real.
+    #[arg(long)]
+    pub time_scale: Option<f64>,
+    /// The report folder (default: reports/<name>-<UTC time>).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Exit 0 rather than 2 when an invariant is unknown.
+    #[arg(long)]
+    pub allow_unknown: bool,
+    /// Bearer token for remote agents (`faultline serve --token`).
+    #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true)]
+    pub agent_token: Option<String>,
+    /// Folder to look for spawned programs in (repeatable), before PATH.
+    #[arg(long = "bin-dir")]
+    pub bin_dirs: Vec<PathBuf>,
+    /// Print no progress and no summary, only the verdict line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs `faultline drill`.
+pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
+    let loaded = match &args.scenario {
+        Some(path) => Scenario::load(path),
+        None => Scenario::parse(DEFAULT_SCENARIO, Some("<built-in default scenario>")),
+    };
+    let mut scenario = match loaded {
+        Ok(scenario) => scenario,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::Usage;
+        }
+    };
+    if let Some(seed) = args.seed {
+        scenario = scenario.with_seed(seed);
+    }
+    if let Some(scale) = args.time_scale {
+        scenario = match scenario.with_time_scale(scale) {
+            Ok(scenario) => scenario,
+            Err(err) => {
+                eprintln!("--time-scale {scale}: {err}");
+                return ExitCode::Usage;
+            }
+        };
+    }
+    let report_dir = args.report.clone().unwrap_or_else(|| {
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+        PathBuf::from("reports").join(format!("{}-{stamp}", scenario.name))
+    });
+    let scenario_arg = args.scenario.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default();
+    let reproduce = format!("faultline drill{scenario_arg} --seed {} --time-scale {}", scenario.seed, scenario.time_scale);
+    let mut search = args.bin_dirs.clone();
+    if let Ok(dir) = std::env::current_dir() {
+        search.push(dir);
+    }
+    let drill = Drill {
+        options: DrillOptions {
+            report_dir: Some(report_dir),
+            search,
+            progress: !args.quiet,
+            agent_token: args.agent_token.clone(),
+            reproduce: Some(reproduce),
+        },
+        ..Drill::new(scenario)
+    };
+    if !args.quiet {
+        eprintln!(
+            "faultline drill: {} (seed {}, {:.1}s)",
+            drill.scenario.name,
+            drill.scenario.seed,
+            drill.scenario.scaled_duration().as_secs_f64()
+        );
+    }
+    match runner::run(drill, stop).await {
+        Ok(report) => {
+            if !args.quiet {
+                println!("{}", report.summary);
+            }
+            if let Some(dir) = &report.report_dir {
+                println!("report: {}", dir.display());
+            }
+            println!("verdict: {}", report.verdict);
+            match report.verdict {
+                Verdict::Pass => ExitCode::Pass,
+                Verdict::Fail => ExitCode::Fail,
+                Verdict::Unknown if args.allow_unknown => ExitCode::Pass,
+                Verdict::Unknown => ExitCode::Unknown,
+            }
+        }
+        Err(DrillError::Cancelled) => {
+            eprintln!("faultline drill: cancelled; every fault was healed and every spawned process stopped");
+            ExitCode::Internal
+        }
+        Err(err) => {
+            eprintln!("faultline drill: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::Internal
+        }
+    }
+}

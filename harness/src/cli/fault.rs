@@ -1,0 +1,521 @@
+//! `faultline fault …`: manage proxies and faults on a running `faultline
+//! serve` (or any Toxiproxy server), like toxiproxy-cli but with typed flags.
+//!
+//! ```text
+//! faultline fault list
+//! faultline fault inspect NAME
+//! faultline fault create NAME --listen 127.0.0.1:26379 --upstream 127.0.0.1:6379
+//! faultline fault toggle NAME
+//! faultline fault delete NAME
+//! faultline fault add PROXY --type latency --latency 250ms --jitter 10ms [--stream upstream] [--toxicity 0.5] [--name N]
+//! faultline fault update PROXY TOXIC --latency 500ms
+//! faultline fault remove PROXY TOXIC
+//! faultline fault reset
+//! ```
+//!
+//! The server is `--url` (or `FAULTLINE_URL`, default `http://127.0.0.1:8474`).
+//! Durations take a unit (`250ms`, `2s`) and are sent in the API's units.
+//! Exit codes: 0 done; 64 bad flags or a request the server refused (4xx);
+//! 70 the server unreachable or failing (5xx).
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use clap::builder::PossibleValuesParser;
+use faultline_proxies::FaultKind;
+use serde_json::{Map, Number, Value};
+
+use super::ExitCode;
+use crate::api::access::TOKEN_ENV;
+use crate::api::client::{ApiClient, ClientError, DEFAULT_URL, URL_ENV};
+use crate::api::shapes::{ProxyConfig, ProxyJson, ToxicConfig, ToxicJson};
+
+/// Subcommands of `faultline fault`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum FaultCommand {
+    /// List proxies and their faults.
+    List {
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show one proxy and its faults in detail.
+    Inspect {
+        /// The proxy.
+        name: String,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Create a proxy.
+    Create {
+        /// Its name.
+        name: String,
+        /// Address to listen on (`host:port`; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Address to forward to (`host:port`).
+        #[arg(long)]
+        upstream: String,
+        /// Create it disabled (not listening).
+        #[arg(long)]
+        disabled: bool,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Disable an enabled proxy (closing its connections), or enable a disabled one.
+    Toggle {
+        /// The proxy.
+        name: String,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete a proxy.
+    Delete {
+        /// The proxy.
+        name: String,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Add a fault (a toxic) to a proxy.
+    Add {
+        /// The proxy.
+        proxy: String,
+        /// The kind of fault.
+        #[arg(long = "type", value_name = "TYPE", value_parser = PossibleValuesParser::new(FaultKind::TYPE_NAMES))]
+        kind: String,
+        /// Its name (default `<type>_<stream>`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The direction it acts on.
+        #[arg(long, default_value = "downstream", value_parser = PossibleValuesParser::new(["upstream", "downstream"]))]
+        stream: String,
+        /// Probability that it applies to a connection, 0..=1 (default 1).
+        #[arg(long, value_parser = parse_probability)]
+        toxicity: Option<f64>,
+        /// Its attributes.
+        #[command(flatten)]
+        attributes: Box<AttributeArgs>,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Change a fault's toxicity or attributes; the others are kept.
+    Update {
+        /// The proxy.
+        proxy: String,
+        /// The fault.
+        toxic: String,
+        /// Probability that it applies to a connection, 0..=1.
+        #[arg(long, value_parser = parse_probability)]
+        toxicity: Option<f64>,
+        /// The attributes to change.
+        #[command(flatten)]
+        attributes: Box<AttributeArgs>,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Remove a fault.
+    Remove {
+        /// The proxy.
+        proxy: String,
+        /// The fault.
+        toxic: String,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Remove every fault of every proxy and enable every proxy.
+    Reset {
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Which server to talk to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// The API's base URL.
+    #[arg(long, env = URL_ENV, default_value = DEFAULT_URL)]
+    pub url: String,
+    /// Bearer token for a server that requires one.
+    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Fault attributes, typed, with units; each applies to the kinds named.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AttributeArgs {
+    /// latency: delay added to each chunk (e.g. 250ms).
+    #[arg(long, value_parser = parse_duration, help_heading = "Attributes")]
+    pub latency: Option<Duration>,
+    /// latency: uniform jitter around the delay.
+    #[arg(long, value_parser = parse_duration, help_heading = "Attributes")]
+    pub jitter: Option<Duration>,
+    /// bandwidth: rate in KB/s (0 stalls the stream).
+    #[arg(long, value_name = "KB_PER_S", help_heading = "Attributes")]
+    pub rate: Option<u64>,
+    /// slow_close: delay of the close; slicer: pause between pieces.
+    #[arg(long, value_parser = parse_duration, help_heading = "Attributes")]
+    pub delay: Option<Duration>,
+    /// timeout: time until the connection closes (0: never); reset_peer: time until the reset.
+    #[arg(long, value_parser = parse_duration, help_heading = "Attributes")]
+    pub timeout: Option<Duration>,
+    /// slicer: mean piece size in bytes.
+    #[arg(long, value_name = "BYTES", help_heading = "Attributes")]
+    pub average_size: Option<u64>,
+    /// slicer: variation of the piece size in bytes.
+    #[arg(long, value_name = "BYTES", help_heading = "Attributes")]
+    pub size_variation: Option<u64>,
+    /// limit_data: bytes after which the connection closes.
+    #[arg(long, help_heading = "Attributes")]
+    pub bytes: Option<u64>,
+    /// loss: probability that a chunk is lost, 0..=1.
+    #[arg(long, value_parser = parse_probability, help_heading = "Attributes")]
+    pub probability: Option<f64>,
+    /// loss: probability that a chunk after a lost one is lost too, 0..=1.
+    #[arg(long, value_parser = parse_probability, help_heading = "Attributes")]
+    pub correlation: Option<f64>,
+    /// loss: initial retransmission timeout (default 200ms).
+    #[arg(long, value_parser = parse_duration, help_heading = "Attributes")]
+    pub rto: Option<Duration>,
+    /// blackhole: what healing does with held bytes.
+    #[arg(long, help_heading = "Attributes", value_parser = PossibleValuesParser::new(["deliver", "deliver_now", "reset"]))]
+    pub on_heal: Option<String>,
+}
+
+impl AttributeArgs {
+    /// The attributes given, in the API's units for a fault of `kind` (the
+    /// slicer's `delay` is in µs, every other duration in ms).
+    pub fn to_attributes(&self, kind: &str) -> Map<String, Value> {
+        let mut map = Map::new();
+        let mut put = |name: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                map.insert(name.to_owned(), value);
+            }
+        };
+        let millis = |d: Option<Duration>| d.map(|d| units(d, 1_000_000));
+        put("latency", millis(self.latency));
+        put("jitter", millis(self.jitter));
+        put("rate", self.rate.map(Value::from));
+        let delay_unit = if kind == "slicer" { 1_000 } else { 1_000_000 };
+        put("delay", self.delay.map(|d| units(d, delay_unit)));
+        put("timeout", millis(self.timeout));
+        put("average_size", self.average_size.map(Value::from));
+        put("size_variation", self.size_variation.map(Value::from));
+        put("bytes", self.bytes.map(Value::from));
+        put(
+            "probability",
+            self.probability
+                .and_then(Number::from_f64)
+                .map(Value::Number),
+        );
+        put(
+            "correlation",
+            self.correlation
+                .and_then(Number::from_f64)
+                .map(Value::Number),
+        );
+        put("rto", millis(self.rto));
+        put("on_heal", self.on_heal.clone().map(Value::from));
+        map
+    }
+}
+
+/// A duration in units of `nanos_per_unit`: an integer when whole, else a fraction.
+fn units(duration: Duration, nanos_per_unit: u128) -> Value {
+    let nanos = duration.as_nanos();
+    match u64::try_from(nanos / nanos_per_unit) {
+        Ok(whole) if nanos.is_multiple_of(nanos_per_unit) => Value::from(whole),
+        _ => Number::from_f64(nanos as f64 / nanos_per_unit as f64)
+            .map_or(Value::Null, Value::Number),
+    }
+}
+
+/// A duration with a unit (`250ms`, `2s`, `1m30s`), or `0`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|err| format!("{err} (write a duration with a unit, e.g. 250ms or 2s)"))
+}
+
+/// A probability within 0..=1.
+fn parse_probability(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a probability within 0..=1")),
+    }
+}
+
+/// Why a `faultline fault` command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultCliError {
+    /// The API call failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The output could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] io::Error),
+}
+
+impl FaultCliError {
+    /// 64 for a bad URL or a request the server refused (4xx); 70 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            FaultCliError::Client(ClientError::Url { .. }) => ExitCode::Usage,
+            FaultCliError::Client(ClientError::Api { status, .. }) if status.is_client_error() => {
+                ExitCode::Usage
+            }
+            _ => ExitCode::Internal,
+        }
+    }
+}
+
+/// Runs `faultline fault …`, printing to stdout and errors to stderr.
+pub async fn run(command: FaultCommand) -> ExitCode {
+    let mut out = Vec::new();
+    let result = execute(command, &mut out).await;
+    let _ = io::stdout().write_all(&out);
+    match result {
+        Ok(()) => ExitCode::Pass,
+        Err(err) => {
+            eprintln!("faultline fault: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+/// Runs one command against its server, writing what it reports to `out`.
+///
+/// # Errors
+/// A bad URL, an unreachable server, an error answer (with the server's
+/// message), or an output that cannot be written.
+pub async fn execute(command: FaultCommand, out: &mut dyn Write) -> Result<(), FaultCliError> {
+    let client = |server: &ServerArgs| ApiClient::new(&server.url, server.token.clone());
+    match command {
+        FaultCommand::List { server } => {
+            let proxies = client(&server)?.proxies().await?;
+            out.write_all(list(proxies.values()).as_bytes())?;
+        }
+        FaultCommand::Inspect { name, server } => {
+            let proxy = client(&server)?.proxy(&name).await?;
+            out.write_all(inspect(&proxy).as_bytes())?;
+        }
+        FaultCommand::Create {
+            name,
+            listen,
+            upstream,
+            disabled,
+            server,
+        } => {
+            let config = ProxyConfig {
+                name: Some(name),
+                listen: Some(listen),
+                upstream: Some(upstream),
+                enabled: Some(!disabled),
+                toxics: None,
+            };
+            let proxy = client(&server)?.create_proxy(&config).await?;
+            writeln!(
+                out,
+                "created proxy {} listening on {} → {}",
+                proxy.name, proxy.listen, proxy.upstream
+            )?;
+        }
+        FaultCommand::Toggle { name, server } => {
+            let client = client(&server)?;
+            let enabled = !client.proxy(&name).await?.enabled;
+            let update = ProxyConfig {
+                enabled: Some(enabled),
+                ..ProxyConfig::default()
+            };
+            let proxy = client.update_proxy(&name, &update).await?;
+            let state = if proxy.enabled { "enabled" } else { "disabled" };
+            writeln!(
+                out,
+                "proxy {} is now {state} (listen {})",
+                proxy.name, proxy.listen
+            )?;
+        }
+        FaultCommand::Delete { name, server } => {
+            client(&server)?.delete_proxy(&name).await?;
+            writeln!(out, "deleted proxy {name}")?;
+        }
+        FaultCommand::Add {
+            proxy,
+            kind,
+            name,
+            stream,
+            toxicity,
+            attributes,
+            server,
+        } => {
+            let config = ToxicConfig {
+                name,
+                attributes: Some(attributes.to_attributes(&kind)),
+                kind: Some(kind),
+                stream: Some(stream),
+                toxicity,
+            };
+            let toxic = client(&server)?.add_toxic(&proxy, &config).await?;
+            writeln!(out, "added to {proxy}: {}", describe(&toxic))?;
+        }
+        FaultCommand::Update {
+            proxy,
+            toxic,
+            toxicity,
+            attributes,
+            server,
+        } => {
+            let client = client(&server)?;
+            // The kind decides the unit of `--delay`.
+            let current = client
+                .toxics(&proxy)
+                .await?
+                .into_iter()
+                .find(|t| t.name == toxic);
+            let kind = current.map(|t| t.kind).unwrap_or_default();
+            let config = ToxicConfig {
+                toxicity,
+                attributes: Some(attributes.to_attributes(&kind)),
+                ..Default::default()
+            };
+            let updated = client.update_toxic(&proxy, &toxic, &config).await?;
+            writeln!(out, "updated on {proxy}: {}", describe(&updated))?;
+        }
+        FaultCommand::Remove {
+            proxy,
+            toxic,
+            server,
+        } => {
+            client(&server)?.remove_toxic(&proxy, &toxic).await?;
+            writeln!(out, "removed {toxic} from {proxy}")?;
+        }
+        FaultCommand::Reset { server } => {
+            client(&server)?.reset().await?;
+            writeln!(out, "reset: every fault removed, every proxy enabled")?;
+        }
+    }
+    Ok(())
+}
+
+/// The table of `list`.
+fn list<'a>(proxies: impl Iterator<Item = &'a ProxyJson>) -> String {
+    let rows: Vec<[String; 5]> = proxies
+        .map(|p| {
+            let faults: Vec<&str> = p.toxics.iter().map(|t| t.name.as_str()).collect();
+            [
+                p.name.clone(),
+                p.listen.clone(),
+                p.upstream.clone(),
+                if p.enabled { "yes" } else { "no" }.to_owned(),
+                if faults.is_empty() {
+                    "-".to_owned()
+                } else {
+                    faults.join(", ")
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no proxies\n".to_owned();
+    }
+    let header = ["NAME", "LISTEN", "UPSTREAM", "ENABLED", "FAULTS"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The detail of `inspect`.
+fn inspect(proxy: &ProxyJson) -> String {
+    let mut out = String::new();
+    let state = if proxy.enabled { "enabled" } else { "disabled" };
+    let _ = writeln!(
+        out,
+        "{}: {state}, listen {}, upstream {}",
+        proxy.name, proxy.listen, proxy.upstream
+    );
+    for stream in ["upstream", "downstream"] {
+        let faults: Vec<&ToxicJson> = proxy.toxics.iter().filter(|t| t.stream == stream).collect();
+        let _ = writeln!(out, "  {stream} faults:");
+        if faults.is_empty() {
+            let _ = writeln!(out, "    none");
+        }
+        for toxic in faults {
+            let _ = writeln!(out, "    {}", describe(toxic));
+        }
+    }
+    out
+}
+
+/// One fault on one line: name, kind, stream, toxicity, attributes.
+fn describe(toxic: &ToxicJson) -> String {
+    let mut text = format!(
+        "{} ({} {}, toxicity {})",
+        toxic.name, toxic.kind, toxic.stream, toxic.toxicity
+    );
+    for (name, value) in &toxic.attributes {
+        let _ = write!(text, " {name}={value}");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_sent_in_the_kinds_units() {
+        let args = AttributeArgs {
+            latency: Some(Duration::from_millis(250)),
+            jitter: Some(Duration::from_micros(500)),
+            delay: Some(Duration::from_millis(2)),
+            ..Default::default()
+        };
+        let attrs = args.to_attributes("latency");
+        assert_eq!(attrs["latency"], Value::from(250));
+        assert_eq!(attrs["jitter"], serde_json::json!(0.5));
+        assert_eq!(args.to_attributes("slicer")["delay"], Value::from(2000));
+        assert_eq!(args.to_attributes("slow_close")["delay"], Value::from(2));
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("250").is_err());
+    }
+
+    #[test]
+    fn probabilities_are_checked_locally() {
+        assert_eq!(parse_probability("0.5"), Ok(0.5));
+        assert!(parse_probability("1.5").is_err());
+        assert!(parse_probability("NaN").is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! The `faultline` command line: one file per subcommand.
+//!
+//! `main.rs` parses [`Cli`], installs signal handling and calls [`run`]. Every
+//! subcommand returns an [`ExitCode`] so tests can drive it without a process.
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+pub mod check;
+pub mod demo;
+pub mod drill;
+pub mod fault;
+pub mod plan;
+pub mod serve;
+pub mod validate;
+
+/// faultline: recreate multi-region failures on one machine and in CI.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy server with its Toxiproxy-compatible HTTP API.
+    Serve(serve::ServeArgs),
+    /// Run a scenario: topology, schedule, workloads, checkers, report.
+    Drill(drill::DrillArgs),
+    /// Print a scenario's expanded timeline; injects nothing.
+    Plan(plan::PlanArgs),
+    /// Re-run a scenario's invariants over a recorded history.
+    Check(check::CheckArgs),
+    /// Validate a scenario file.
+    Validate(validate::ValidateArgs),
+    /// Manage proxies and faults on a running `faultline serve`.
+    #[command(subcommand)]
+    Fault(fault::FaultCommand),
+    /// Run the small regional service of the default drill (used by it).
+    #[command(hide = true)]
+    DemoService(demo::DemoArgs),
+}
+
+/// Process exit codes (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Every invariant passed (or the command succeeded).
+    Pass = 0,
+    /// An invariant failed.
+    Fail = 1,
+    /// An invariant could not be decided.
+    Unknown = 2,
+    /// Bad input: a scenario file, a flag, a request body.
+    Usage = 64,
+    /// faultline itself failed.
+    Internal = 70,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code as u8)
+    }
+}
+
+/// Runs one parsed command line until it finishes or `stop` is cancelled.
+pub async fn run(cli: Cli, stop: CancellationToken) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve::run(args, stop).await,
+        Command::Drill(args) => drill::run(args, stop).await,
+        Command::Plan(args) => plan::run(args).await,
+        Command::Check(args) => check::run(args).await,
+        Command::Validate(args) => validate::run(args).await,
+        Command::Fault(command) => fault::run(command).await,
+        Command::DemoService(args) => demo::run(args, stop).await,
+    }
+}

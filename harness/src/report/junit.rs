@@ -1,0 +1,77 @@
+//! `junit.xml`: one test case per invariant, so CI shows verdicts as tests.
+//!
+//! A `fail` verdict is a `<failure>`, an `unknown` one an `<error>` (the check
+//! could not be decided; CI fails it unless unknowns are allowed). The message
+//! is the checker's one-line message; the body is the evidence, one JSON record
+//! per line; the figures go to the test case's `system-out`. The suite carries
+//! the seed and the reproduce command as properties. No wall-clock time is
+//! written, so the file is a pure function of the report's input.
+
+use quick_junit::{
+    NonSuccessKind, Property, Report, SerializeError, TestCase, TestCaseStatus, TestSuite,
+};
+
+use super::ReportInput;
+use crate::check::{CheckResult, Verdict};
+
+/// The text of `junit.xml`.
+///
+/// # Errors
+/// Only if the XML writer fails, which writing to memory does not.
+pub fn junit_xml(input: &ReportInput<'_>) -> Result<String, SerializeError> {
+    let mut suite = TestSuite::new(input.name.as_str());
+    suite.add_property(Property::new("seed", input.seed.to_string()));
+    suite.add_property(Property::new(
+        "started_at",
+        input.history.run.started_at.as_str(),
+    ));
+    suite.add_property(Property::new("reproduce", input.reproduce.as_str()));
+    for result in input.results {
+        suite.add_test_case(test_case(&input.name, result));
+    }
+    let mut report = Report::new("faultline");
+    report.add_test_suite(suite);
+    report.to_string()
+}
+
+fn test_case(scenario: &str, result: &CheckResult) -> TestCase {
+    let status = match result.verdict {
+        Verdict::Pass => TestCaseStatus::success(),
+        Verdict::Fail | Verdict::Unknown => {
+            let kind = if result.verdict == Verdict::Fail {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_message(result.message.as_str());
+            status.set_type(result.verdict.as_str());
+            status.set_description(evidence_text(result));
+            status
+        }
+    };
+    let mut case = TestCase::new(result.name.as_str(), status);
+    case.set_classname(format!("faultline.{scenario}"));
+    let figures = serde_json::to_string_pretty(&result.figures).unwrap_or_default();
+    case.set_system_out(format!("{}\nfigures: {figures}\n", result.message));
+    case
+}
+
+/// The evidence, one JSON record per line, and how many more there were.
+fn evidence_text(result: &CheckResult) -> String {
+    let mut text = String::new();
+    for item in &result.evidence {
+        text.push_str(&item.to_string());
+        text.push('\n');
+    }
+    if result.evidence_omitted > 0 {
+        text.push_str(&format!(
+            "… and {} more evidence records\n",
+            result.evidence_omitted
+        ));
+    }
+    if text.is_empty() {
+        text.push_str("(no evidence records)\n");
+    }
+    text
+}

@@ -1,0 +1,300 @@
+//! Links: the directed paths between regions that go through a proxy.
+//!
+//! A link `FROM->TO:SERVICE` is one proxy: region FROM's clients connect to it
+//! and its upstream is SERVICE in region TO. Its `upstream` stream carries the
+//! bytes FROM → TO (requests), its `downstream` stream the bytes TO → FROM
+//! (responses), Toxiproxy's names.
+//!
+//! A scenario declares links three ways: `between` two regions (both
+//! directions), `from`/`to` (one direction) or `mesh` (every ordered pair of
+//! regions whose target runs the service). A link may carry a baseline: effects
+//! installed when its proxy is created and kept for the whole drill (the
+//! chapter's 80 ms round trip between us-east and eu-west is a 40 ms `latency`
+//! on each stream), scaled by the scenario's `baseline_scale`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use faultline_proxies::{Direction, Fault};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::duration;
+use super::effects::{EffectFields, Effects, LossConfig};
+
+/// The identity of a link, written `from->to:service` (the form history
+/// records, placeholders and plans use).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId {
+    /// The region whose clients use the link.
+    pub from: String,
+    /// The region whose service the link reaches.
+    pub to: String,
+    /// The service reached.
+    pub service: String,
+}
+
+impl LinkId {
+    /// The link from `from`'s clients to `service` in `to`.
+    pub fn new(from: impl Into<String>, to: impl Into<String>, service: impl Into<String>) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            service: service.into(),
+        }
+    }
+
+    /// Whether `region` is one of the link's two ends.
+    pub fn touches(&self, region: &str) -> bool {
+        self.from == region || self.to == region
+    }
+
+    /// The stream of this link that carries bytes from region `source` to
+    /// region `target`, if the link joins them: `upstream` when `source` is
+    /// the link's client side, `downstream` when it is the server side.
+    pub fn stream_carrying(&self, source: &str, target: &str) -> Option<Direction> {
+        if self.from == source && self.to == target {
+            Some(Direction::Upstream)
+        } else if self.from == target && self.to == source {
+            Some(Direction::Downstream)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for LinkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}->{}:{}", self.from, self.to, self.service)
+    }
+}
+
+/// Why text is not a link id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a link (write FROM->TO:SERVICE, e.g. us-east->eu-west:inventory)")]
+pub struct LinkIdError(pub String);
+
+impl FromStr for LinkId {
+    type Err = LinkIdError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || LinkIdError(text.to_owned());
+        let (from, rest) = text.split_once("->").ok_or_else(error)?;
+        let (to, service) = rest.split_once(':').ok_or_else(error)?;
+        let (from, to, service) = (from.trim(), to.trim(), service.trim());
+        if from.is_empty() || to.is_empty() || service.is_empty() {
+            return Err(error());
+        }
+        Ok(LinkId::new(from, to, service))
+    }
+}
+
+impl Serialize for LinkId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// A `links` entry as the scenario file writes it. Exactly one of `between`,
+/// `from` + `to`, or `mesh` says which links it declares.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Two regions: declares the links both ways between them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<Vec<String>>,
+    /// With `to`: declares the one link from this region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// With `from`: the region whose service the link reaches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `true`: declares a link from every region to every other region that runs `service`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mesh: bool,
+    /// The service the links reach.
+    pub service: String,
+    /// Baseline one-way delay on each stream (scaled by `baseline_scale`).
+    #[serde(
+        default,
+        with = "duration::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub latency: Option<Duration>,
+    /// Baseline jitter around the latency (scaled by `baseline_scale`).
+    #[serde(
+        default,
+        with = "duration::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub jitter: Option<Duration>,
+    /// Baseline loss: a probability or `{probability, correlation, rto}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossConfig>,
+    /// Baseline bandwidth in KB/s (1 KB = 1000 bytes) on each stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_kb: Option<u64>,
+}
+
+impl LinkConfig {
+    /// The links both ways between `a` and `b` for `service`.
+    pub fn between(a: impl Into<String>, b: impl Into<String>, service: impl Into<String>) -> Self {
+        Self {
+            between: Some(vec![a.into(), b.into()]),
+            service: service.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The one link from `from`'s clients to `service` in `to`.
+    pub fn directed(
+        from: impl Into<String>,
+        to: impl Into<String>,
+        service: impl Into<String>,
+    ) -> Self {
+        Self {
+            from: Some(from.into()),
+            to: Some(to.into()),
+            service: service.into(),
+            ..Self::default()
+        }
+    }
+
+    /// A link from every region to every other region that runs `service`.
+    pub fn mesh(service: impl Into<String>) -> Self {
+        Self {
+            mesh: true,
+            service: service.into(),
+            ..Self::default()
+        }
+    }
+
+    /// With a baseline one-way latency on each stream.
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = Some(latency);
+        self
+    }
+
+    /// With a baseline jitter.
+    #[must_use]
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = Some(jitter);
+        self
+    }
+
+    /// With a baseline loss probability.
+    #[must_use]
+    pub fn loss(mut self, probability: f64) -> Self {
+        self.loss = Some(LossConfig::Probability(probability));
+        self
+    }
+
+    /// With a baseline bandwidth in KB/s.
+    #[must_use]
+    pub fn rate_kb(mut self, rate_kb: u64) -> Self {
+        self.rate_kb = Some(rate_kb);
+        self
+    }
+
+    pub(crate) fn effect_fields(&self) -> EffectFields<'_> {
+        EffectFields {
+            latency: self.latency,
+            jitter: self.jitter,
+            loss: self.loss.as_ref(),
+            rate_kb: self.rate_kb,
+            toxicity: None,
+        }
+    }
+}
+
+/// A validated link: one proxy the runner creates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// Which link.
+    pub id: LinkId,
+    /// The `faultline serve` agent that runs the proxy (the `agents` entry of
+    /// the `to` region), or `None` to run it in-process.
+    pub agent: Option<String>,
+    /// Baseline effects, already multiplied by `baseline_scale`.
+    pub baseline: Effects,
+}
+
+impl Link {
+    /// The baseline as proxy faults, both streams, named
+    /// `baseline-{kind}-{stream}`; installed when the proxy is created.
+    pub fn baseline_faults(&self) -> Vec<Fault> {
+        Direction::BOTH
+            .into_iter()
+            .flat_map(|direction| self.baseline.faults("baseline", direction))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_id_reads_back_what_it_writes() {
+        let id = LinkId::new("us-east", "eu-west", "inventory");
+        assert_eq!(id.to_string(), "us-east->eu-west:inventory");
+        assert_eq!("us-east->eu-west:inventory".parse::<LinkId>().unwrap(), id);
+        assert!("us-east-eu-west:inventory".parse::<LinkId>().is_err());
+        assert!("us-east->eu-west".parse::<LinkId>().is_err());
+    }
+
+    #[test]
+    fn the_upstream_stream_carries_bytes_from_the_client_region() {
+        let id = LinkId::new("us-east", "eu-west", "kv");
+        assert_eq!(
+            id.stream_carrying("us-east", "eu-west"),
+            Some(Direction::Upstream)
+        );
+        assert_eq!(
+            id.stream_carrying("eu-west", "us-east"),
+            Some(Direction::Downstream)
+        );
+        assert_eq!(id.stream_carrying("eu-west", "ap-northeast"), None);
+    }
+
+    #[test]
+    fn a_baseline_installs_on_both_streams() {
+        let link = Link {
+            id: LinkId::new("a", "b", "s"),
+            agent: None,
+            baseline: Effects {
+                latency: Some((Duration::from_millis(40), Duration::ZERO)),
+                ..Effects {
+                    toxicity: 1.0,
+                    ..Effects::default()
+                }
+            },
+        };
+        let names: Vec<String> = link.baseline_faults().into_iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            ["baseline-latency-upstream", "baseline-latency-downstream"]
+        );
+    }
+
+    #[test]
+    fn link_configs_refuse_unknown_fields() {
+        let err = serde_json::from_str::<LinkConfig>(
+            r#"{"between": ["a", "b"], "service": "s", "latncy": "4ms"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("latncy"), "{err}");
+    }
+}

@@ -1,0 +1,331 @@
+//! Bringing a scenario's world up and down: services (already running, or
+//! spawned and supervised), and one proxy per link, placed in-process or on a
+//! region's agent.
+//!
+//! Order matters: every spawned service's listen address is chosen and every
+//! proxy created before any command starts, so each command's placeholders
+//! (`{listen}`, `{link:FROM->TO:SERVICE}`) resolve to real addresses and a
+//! region's service reaches another region only through its link's proxy.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use faultline_proxies::ProxySpec;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::plane::{Plane, PlaneError};
+use crate::scenario::{Endpoint, LinkId, Ready, Scenario};
+use crate::workload::client::HttpClient;
+
+/// How long a spawned service gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the topology could not come up.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// A proxy could not be created or given its baseline.
+    #[error("link {link}: {source}")]
+    Proxy {
+        /// The link.
+        link: String,
+        /// What the plane said.
+        #[source]
+        source: PlaneError,
+    },
+    /// No address could be reserved for a service.
+    #[error("service {service} in {region}: cannot pick a listen address: {source}")]
+    Reserve {
+        /// Service.
+        service: String,
+        /// Region.
+        region: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A command could not be started.
+    #[error("service {service} in {region}: cannot start {program:?}: {source}")]
+    Spawn {
+        /// Service.
+        service: String,
+        /// Region.
+        region: String,
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A spawned service never became ready, or exited.
+    #[error("service {service} in {region}: {reason}{}", log.as_ref().map(|l| format!(" (its output: {})", l.display())).unwrap_or_default())]
+    NotReady {
+        /// Service.
+        service: String,
+        /// Region.
+        region: String,
+        /// What happened.
+        reason: String,
+        /// Where its output is.
+        log: Option<PathBuf>,
+    },
+}
+
+/// Which plane runs the proxy of a link.
+pub trait PlaneFor: Send + Sync {
+    /// The plane for `link` (its `agent`, or the in-process one).
+    fn plane_for(&self, agent: Option<&str>) -> Arc<dyn Plane>;
+}
+
+/// A link's proxy.
+#[derive(Debug, Clone)]
+pub struct LinkProxy {
+    /// Where it runs.
+    pub plane: Arc<dyn Plane>,
+    /// Its proxy name (the link id).
+    pub name: String,
+    /// The address region `from`'s clients use.
+    pub listen: String,
+}
+
+/// A spawned service.
+#[derive(Debug)]
+struct Process {
+    service: String,
+    region: String,
+    child: Child,
+    log: Option<PathBuf>,
+}
+
+/// The running world of a drill.
+#[derive(Debug, Default)]
+pub struct Topology {
+    /// `(service, region)` → the address clients in that region use.
+    pub services: BTreeMap<(String, String), String>,
+    /// Link → its proxy.
+    pub proxies: BTreeMap<LinkId, LinkProxy>,
+    processes: Vec<Process>,
+}
+
+/// Where spawned services' output goes and how `fixture`/`faultline` resolve.
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOptions {
+    /// Folder for `logs/<service>-<region>.log`; `None` discards output.
+    pub log_dir: Option<PathBuf>,
+    /// Extra folders searched for a command's program before `PATH`
+    /// (the folder of the running binary is always searched first).
+    pub search: Vec<PathBuf>,
+}
+
+impl Topology {
+    /// Brings the scenario's world up. On error, whatever was started is stopped.
+    ///
+    /// # Errors
+    /// A proxy that cannot be created, a service that cannot start or never
+    /// becomes ready.
+    pub async fn start(scenario: &Scenario, planes: &dyn PlaneFor, options: &SpawnOptions) -> Result<Self, TopologyError> {
+        let mut topology = Topology::default();
+        match topology.bring_up(scenario, planes, options).await {
+            Ok(()) => Ok(topology),
+            Err(err) => {
+                topology.stop().await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn bring_up(&mut self, scenario: &Scenario, planes: &dyn PlaneFor, options: &SpawnOptions) -> Result<(), TopologyError> {
+        // 1. Where every instance is (or will listen).
+        let mut to_spawn = Vec::new();
+        for (service, regions) in &scenario.services {
+            for (region, endpoint) in regions {
+                let address = match endpoint {
+                    Endpoint::Address(address) => address.to_string(),
+                    Endpoint::Command(command) => {
+                        let listen = match command.listen {
+                            Some(listen) => listen,
+                            None => reserve_port().map_err(|source| TopologyError::Reserve {
+                                service: service.clone(),
+                                region: region.clone(),
+                                source,
+                            })?,
+                        };
+                        to_spawn.push((command.clone(), listen));
+                        listen.to_string()
+                    }
+                };
+                self.services.insert((service.clone(), region.clone()), address);
+            }
+        }
+        // 2. One proxy per link, with its baseline.
+        for link in &scenario.links {
+            let name = link.id.to_string();
+            let upstream = self.services[&(link.id.service.clone(), link.id.to.clone())].clone();
+            let plane = planes.plane_for(link.agent.as_deref());
+            let error = |source| TopologyError::Proxy { link: name.clone(), source };
+            let listen = plane
+                .create_proxy(ProxySpec { name: name.clone(), listen: "127.0.0.1:0".into(), upstream, enabled: true })
+                .await
+                .map_err(error)?;
+            self.proxies.insert(link.id.clone(), LinkProxy { plane: plane.clone(), name: name.clone(), listen });
+            for fault in link.baseline_faults() {
+                plane.add_fault(&name, fault).await.map_err(error)?;
+            }
+        }
+        // 3. Spawn, then wait for every service to be ready.
+        for (command, listen) in &to_spawn {
+            let rendered = command.render(*listen, |id| self.proxies.get(id).map(|p| p.listen.clone()).unwrap_or_default());
+            let program = resolve(&rendered.program, &options.search);
+            let log = options.log_dir.as_ref().map(|dir| dir.join("logs").join(format!("{}-{}.log", command.service, command.region)));
+            let (stdout, stderr) = match &log {
+                Some(path) => log_files(path).map_err(|source| TopologyError::Spawn {
+                    service: command.service.clone(),
+                    region: command.region.clone(),
+                    program: rendered.program.clone(),
+                    source,
+                })?,
+                None => (Stdio::null(), Stdio::null()),
+            };
+            let child = Command::new(&program)
+                .args(&rendered.args)
+                .envs(rendered.env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(stdout)
+                .stderr(stderr)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|source| TopologyError::Spawn {
+                    service: command.service.clone(),
+                    region: command.region.clone(),
+                    program: program.display().to_string(),
+                    source,
+                })?;
+            self.processes.push(Process { service: command.service.clone(), region: command.region.clone(), child, log });
+        }
+        let client = HttpClient::new();
+        for (index, (command, listen)) in to_spawn.iter().enumerate() {
+            let deadline = Instant::now() + command.ready_timeout;
+            loop {
+                let process = &mut self.processes[index];
+                if let Ok(Some(status)) = process.child.try_wait() {
+                    return Err(TopologyError::NotReady {
+                        service: process.service.clone(),
+                        region: process.region.clone(),
+                        reason: format!("exited with {status} before it was ready"),
+                        log: process.log.clone(),
+                    });
+                }
+                if is_ready(&command.ready, *listen, &client).await {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(TopologyError::NotReady {
+                        service: process.service.clone(),
+                        region: process.region.clone(),
+                        reason: format!("not ready within {:?} at {listen}", command.ready_timeout),
+                        log: process.log.clone(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The address of `service` in `region` (what that region's clients use).
+    pub fn address(&self, service: &str, region: &str) -> Option<&str> {
+        self.services.get(&(service.to_owned(), region.to_owned())).map(String::as_str)
+    }
+
+    /// `region → address` of one service.
+    pub fn addresses_of(&self, service: &str) -> BTreeMap<String, String> {
+        self.services.iter().filter(|((s, _), _)| s == service).map(|((_, r), a)| (r.clone(), a.clone())).collect()
+    }
+
+    /// How many spawned processes are still running.
+    pub fn running_processes(&mut self) -> usize {
+        self.processes.iter_mut().map(|p| matches!(p.child.try_wait(), Ok(None))).filter(|running| *running).count()
+    }
+
+    /// The process ids of the spawned services.
+    pub fn process_ids(&self) -> Vec<u32> {
+        self.processes.iter().filter_map(|p| p.child.id()).collect()
+    }
+
+    /// Stops every spawned service (SIGTERM, then SIGKILL after a grace
+    /// period) and removes every proxy. Errors are logged, not returned: this
+    /// runs on the way out, whatever happened.
+    pub async fn stop(&mut self) {
+        for process in &self.processes {
+            if let Some(pid) = process.child.id() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+            }
+        }
+        for process in &mut self.processes {
+            if tokio::time::timeout(STOP_GRACE, process.child.wait()).await.is_err() {
+                tracing::warn!(service = %process.service, region = %process.region, "did not stop on SIGTERM; killing it");
+                let _ = process.child.kill().await;
+            }
+        }
+        self.processes.clear();
+        for proxy in std::mem::take(&mut self.proxies).into_values() {
+            if let Err(err) = proxy.plane.remove_proxy(&proxy.name).await {
+                tracing::warn!(proxy = %proxy.name, %err, "could not remove proxy");
+            }
+        }
+    }
+}
+
+/// A free loopback port: bound, read and released. Another process could take
+/// it in between; the readiness check then fails with a clear message.
+fn reserve_port() -> io::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.local_addr()
+}
+
+fn log_files(path: &Path) -> io::Result<(Stdio, Stdio)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::File::create(path)?;
+    Ok((Stdio::from(file.try_clone()?), Stdio::from(file)))
+}
+
+/// Finds `program`: as given if it has a slash; else next to the running
+/// binary (so `fixture` and `faultline` resolve to the build they came with),
+/// then in `search`, then on `PATH`.
+pub fn resolve(program: &str, search: &[PathBuf]) -> PathBuf {
+    if program.contains('/') {
+        return PathBuf::from(program);
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            dirs.push(dir.to_owned());
+            // Test binaries live in target/<profile>/deps; binaries one up.
+            if dir.ends_with("deps") {
+                if let Some(up) = dir.parent() {
+                    dirs.push(up.to_owned());
+                }
+            }
+        }
+    }
+    dirs.extend(search.iter().cloned());
+    dirs.into_iter().map(|d| d.join(program)).find(|p| p.is_file()).unwrap_or_else(|| PathBuf::from(program))
+}
+
+async fn is_ready(ready: &Ready, listen: SocketAddr, client: &HttpClient) -> bool {
+    match ready {
+        Ready::Tcp => tokio::net::TcpStream::connect(listen).await.is_ok(),
+        Ready::Http { path } => client
+            .send(&listen.to_string(), "GET", path, None, &BTreeMap::new(), Duration::from_secs(1))
+            .await
+            .status
+            .is_some_and(|s| (200..300).contains(&s)),
+    }
+}

@@ -1,0 +1,132 @@
+//! The replication probe: write a unique marker through one region and poll
+//! the others until it shows, recording a `lag` record per (marker, region).
+//! Markers never seen before the probe's timeout (or the end of the drill)
+//! are recorded with `seen_ns: null`, so the checker can report them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::client::HttpClient;
+use super::Recorder;
+use crate::history::{LagRecord, Record};
+use crate::scenario::probe::MARKER;
+use crate::scenario::{ReplicationProbe, Request};
+
+/// Runs the probe until `stop`; returns once every marker is resolved.
+/// `addresses` maps each region to the probed service's address there.
+pub async fn run(
+    probe: Arc<ReplicationProbe>,
+    addresses: Arc<BTreeMap<String, String>>,
+    recorder: Arc<Recorder>,
+    client: HttpClient,
+    stop: CancellationToken,
+) {
+    let tasks = TaskTracker::new();
+    let poll_every = (probe.every / 5).clamp(Duration::from_millis(5), Duration::from_millis(50));
+    let mut due = Instant::now();
+    let mut round = 0u64;
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep_until(due) => {}
+        }
+        due += probe.every;
+        round += 1;
+        for from in &probe.from {
+            let Some(address) = addresses.get(from) else { continue };
+            let marker = format!("{}-{from}-{round}", probe.name);
+            let (probe, addresses, recorder, client, stop, from, address) =
+                (probe.clone(), addresses.clone(), recorder.clone(), client.clone(), stop.clone(), from.clone(), address.clone());
+            tasks.spawn(async move {
+                let write = render(&probe.write, &marker);
+                let reply = client
+                    .send(&address, &write.method, &write.path, write.body.as_ref(), &write.headers, probe.timeout.min(Duration::from_secs(5)))
+                    .await;
+                if !reply.status.is_some_and(|s| (200..300).contains(&s)) {
+                    // Not written: there is no lag to measure.
+                    return;
+                }
+                let written_ns = recorder.now_ns();
+                let pollers = TaskTracker::new();
+                for to in probe.to.iter().filter(|to| **to != from) {
+                    let Some(target) = addresses.get(to).cloned() else { continue };
+                    let (probe, recorder, client, stop, marker, from, to) =
+                        (probe.clone(), recorder.clone(), client.clone(), stop.clone(), marker.clone(), from.clone(), to.clone());
+                    pollers.spawn(async move {
+                        let read = render(&probe.read, &marker);
+                        let deadline = Instant::now() + probe.timeout;
+                        let seen_ns = loop {
+                            let reply = client
+                                .send(&target, &read.method, &read.path, read.body.as_ref(), &read.headers, poll_every.max(Duration::from_millis(500)))
+                                .await;
+                            if reply.status.is_some_and(|s| (200..300).contains(&s)) && contains(&reply.body, &marker) {
+                                break Some(recorder.now_ns());
+                            }
+                            let next = Instant::now() + poll_every;
+                            if next >= deadline {
+                                break None;
+                            }
+                            tokio::select! {
+                                () = stop.cancelled() => break None,
+                                () = tokio::time::sleep_until(next) => {}
+                            }
+                        };
+                        recorder.push(Record::Lag(LagRecord { marker, from, to, written_ns, seen_ns }));
+                    });
+                }
+                pollers.close();
+                pollers.wait().await;
+            });
+        }
+    }
+    tasks.close();
+    tasks.wait().await;
+}
+
+fn render(request: &Request, marker: &str) -> Request {
+    Request {
+        method: request.method.clone(),
+        path: request.path.replace(MARKER, marker),
+        body: request.body.as_ref().map(|b| replace(b, marker)),
+        headers: request.headers.clone(),
+    }
+}
+
+fn replace(value: &Value, marker: &str) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace(MARKER, marker)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| replace(v, marker)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), replace(v, marker))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether the marker appears anywhere in the response.
+fn contains(body: &Value, marker: &str) -> bool {
+    match body {
+        Value::String(s) => s.contains(marker),
+        Value::Array(items) => items.iter().any(|v| contains(v, marker)),
+        Value::Object(map) => map.values().any(|v| contains(v, marker)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_marker_is_found_anywhere_in_a_response() {
+        assert!(contains(&json!({"key": "x", "value": ["a", "probe-us-east-3"]}), "probe-us-east-3"));
+        assert!(!contains(&json!({"key": "x", "value": "probe-us-east-30"}), "probe-us-east-4"));
+    }
+}
