@@ -102,7 +102,9 @@ pub struct FaultRecord {
     /// Links touched, as `from->to:service`.
     #[serde(default)]
     pub links: Vec<String>,
-    /// Regions the fault reaches (an endpoint of a touched link).
+    /// Regions the fault is aimed at (the isolated region, a partition's
+    /// groups, a degrade's regions); regions outside this list are the ones
+    /// `blast_radius` judges while the fault is active.
     #[serde(default)]
     pub regions: Vec<String>,
     /// When the schedule said it should happen, ns since start.

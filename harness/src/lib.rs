@@ -16,8 +16,10 @@
 //! - [`api`]: the Toxiproxy-compatible HTTP API.
 //! - [`demo`]: the small regional service the default drill runs.
 //! - [`cli`]: the `faultline` subcommands; `main.rs` only parses and dispatches.
+//! - [`bench`]: the benchmark behind `faultline-bench` (DESIGN.md §7).
 
 pub mod api;
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod demo;

@@ -271,10 +271,12 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     let planes = Planes { local: Arc::new(InProcess::new(registry.clone())), remote };
     let spawn = SpawnOptions { log_dir: drill.options.report_dir.clone(), search: drill.options.search.clone() };
 
-    let mut topology = tokio::select! {
-        biased;
-        () = stop.cancelled() => return Err(DrillError::Cancelled),
-        topology = Topology::start(scenario, &planes, &spawn) => topology?,
+    // Not raced against `stop`: dropping a half-built topology would leave
+    // proxies on remote agents. `start` watches `stop` itself and cleans up.
+    let mut topology = match Topology::start(scenario, &planes, &spawn, &stop).await {
+        Ok(topology) => topology,
+        Err(TopologyError::Cancelled) => return Err(DrillError::Cancelled),
+        Err(err) => return Err(err.into()),
     };
     let healer = Healer::default();
     let outcome = drive(&drill, &topology, &healer, &stop).await;
@@ -359,6 +361,7 @@ async fn drive(
         let context = WorkloadContext {
             recorder: recorder.clone(),
             addresses: topology.services.clone(),
+            links: topology.proxies.iter().map(|(id, proxy)| (id.to_string(), proxy.listen.clone())).collect(),
             stop: traffic_stop.clone(),
         };
         tasks.spawn((custom.run)(context));

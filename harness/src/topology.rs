@@ -62,6 +62,9 @@ pub enum TopologyError {
         #[source]
         source: io::Error,
     },
+    /// The drill was cancelled while the topology came up.
+    #[error("cancelled while starting")]
+    Cancelled,
     /// A spawned service never became ready, or exited.
     #[error("service {service} in {region}: {reason}{}", log.as_ref().map(|l| format!(" (its output: {})", l.display())).unwrap_or_default())]
     NotReady {
@@ -128,9 +131,16 @@ impl Topology {
     /// # Errors
     /// A proxy that cannot be created, a service that cannot start or never
     /// becomes ready.
-    pub async fn start(scenario: &Scenario, planes: &dyn PlaneFor, options: &SpawnOptions) -> Result<Self, TopologyError> {
+    /// Cancelling `stop` ends the wait for readiness; what was started is
+    /// stopped and removed before this returns.
+    pub async fn start(
+        scenario: &Scenario,
+        planes: &dyn PlaneFor,
+        options: &SpawnOptions,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<Self, TopologyError> {
         let mut topology = Topology::default();
-        match topology.bring_up(scenario, planes, options).await {
+        match topology.bring_up(scenario, planes, options, stop).await {
             Ok(()) => Ok(topology),
             Err(err) => {
                 topology.stop().await;
@@ -139,7 +149,13 @@ impl Topology {
         }
     }
 
-    async fn bring_up(&mut self, scenario: &Scenario, planes: &dyn PlaneFor, options: &SpawnOptions) -> Result<(), TopologyError> {
+    async fn bring_up(
+        &mut self,
+        scenario: &Scenario,
+        planes: &dyn PlaneFor,
+        options: &SpawnOptions,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<(), TopologyError> {
         // 1. Where every instance is (or will listen).
         let mut to_spawn = Vec::new();
         for (service, regions) in &scenario.services {
@@ -231,7 +247,10 @@ impl Topology {
                         log: process.log.clone(),
                     });
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::select! {
+                    () = stop.cancelled() => return Err(TopologyError::Cancelled),
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
             }
         }
         Ok(())

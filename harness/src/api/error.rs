@@ -171,9 +171,7 @@ fn bind_error(address: &str, source: &io::Error) -> ApiError {
     const ENOBUFS: i32 = 105;
     const ENOMEM: i32 = 12;
     match source.kind() {
-        io::ErrorKind::AddrInUse => {
-            ApiError::Conflict(format!("{message} (address already in use)"))
-        }
+        io::ErrorKind::AddrInUse => ApiError::Conflict(message),
         _ if matches!(
             source.raw_os_error(),
             Some(EMFILE | ENFILE | ENOBUFS | ENOMEM)

@@ -51,11 +51,17 @@ pub async fn show(registry: &Registry, name: &str) -> Reply {
 ///
 /// Disabling keeps the port: the proxy's listen address becomes the address it
 /// was bound to, so enabling it again (or `/reset`) listens on the same port,
-/// as Toxiproxy does, even when it was created with port 0.
+/// as Toxiproxy does, even when it was created with port 0. (Clients such as
+/// Toxiproxy's Go client send the whole proxy back, real port included.)
 pub async fn update(registry: &Registry, name: &str, body: &Bytes) -> Reply {
     let before = registry.get(name).await?.info();
     let update = decode_object::<ProxyConfig>(body)?.into_update(name)?;
-    let pin = before.enabled && update.enabled == Some(false) && update.listen.is_none();
+    let pin = before.enabled
+        && update.enabled == Some(false)
+        && update
+            .listen
+            .as_ref()
+            .is_none_or(|listen| *listen == before.listen);
     let info = registry.update(name, update).await?;
     let info = if pin {
         registry

@@ -99,7 +99,7 @@ async fn sink(mut stream: TcpStream) -> io::Result<()> {
 }
 
 async fn echo(mut stream: TcpStream) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {

@@ -111,7 +111,7 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
         }
         Err(DrillError::Cancelled) => {
             eprintln!("faultline drill: cancelled; every fault was healed and every spawned process stopped");
-            ExitCode::Internal
+            ExitCode::Interrupted
         }
         Err(err) => {
             eprintln!("faultline drill: {err}");

@@ -57,6 +57,8 @@ pub enum ExitCode {
     Usage = 64,
     /// faultline itself failed.
     Internal = 70,
+    /// Stopped by SIGINT or SIGTERM (after healing everything), as shells count it.
+    Interrupted = 130,
 }
 
 impl From<ExitCode> for std::process::ExitCode {

@@ -17,11 +17,19 @@ pub struct WorkloadContext {
     pub recorder: Arc<Recorder>,
     /// `(service, region)` → address of that region's instance.
     pub addresses: std::collections::BTreeMap<(String, String), String>,
+    /// Link (`from->to:service`) → the address of its proxy: what a client
+    /// in region `from` uses to reach `service` in region `to`.
+    pub links: std::collections::BTreeMap<String, String>,
     /// Cancelled when the workload must stop.
     pub stop: CancellationToken,
 }
 
 impl WorkloadContext {
+    /// The proxy address of the link `from->to:service`, if the scenario has it.
+    pub fn link(&self, from: &str, to: &str, service: &str) -> Option<&str> {
+        self.links.get(&format!("{from}->{to}:{service}")).map(String::as_str)
+    }
+
     /// The address of `service` in `region`, if the topology has it.
     pub fn address(&self, service: &str, region: &str) -> Option<&str> {
         self.addresses.get(&(service.to_owned(), region.to_owned())).map(String::as_str)

@@ -429,6 +429,31 @@ async fn partial_proxy_updates_keep_unspecified_fields_and_the_port() {
 }
 
 #[tokio::test]
+async fn a_client_that_sends_the_whole_proxy_back_keeps_its_port_across_disable_and_enable() {
+    // Toxiproxy's Go client saves by POSTing the proxy it last read, toxics included.
+    let api = start_api().await;
+    api.proxy("web", echo_server().await).await;
+    api.toxic("web", json!({"type": "latency"})).await;
+    let mut proxy = api.call("GET", "/proxies/web", None).await.json();
+    let listen = proxy["listen"].clone();
+    for enabled in [false, true] {
+        proxy["enabled"] = json!(enabled);
+        let reply = api
+            .call("POST", "/proxies/web", Some(&proxy.to_string()))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        proxy = reply.json();
+        assert_eq!(proxy["listen"], listen, "enabled: {enabled}");
+        assert_eq!(
+            proxy["toxics"].as_array().map(Vec::len),
+            Some(1),
+            "toxics in an update are ignored"
+        );
+    }
+    echo_round_trip(address_of(&proxy), b"same port").await;
+}
+
+#[tokio::test]
 async fn moving_a_proxy_to_another_port_answers_the_new_port() {
     let api = start_api().await;
     api.proxy("web", echo_server().await).await;

@@ -1,0 +1,533 @@
+//! The benchmark behind `faultline-bench`: direct loopback, faultline's proxy
+//! and any peer proxy, side by side in one run, repeated, as medians and
+//! ratios (DESIGN.md §7).
+//!
+//! - [`server`]: the loopback server (sink, echo, one-shot) every load talks to.
+//! - [`load`]: the loads: bulk streams, round trips, new connections, idle and
+//!   concurrent connections.
+//! - [`faults`]: what only faultline measures: latency-fault accuracy, fault
+//!   change propagation, bulk throughput under a 100 ms latency fault.
+//! - [`target`]: direct, in-process faultline, or a peer proxy process.
+//! - [`probe`]: memory and CPU readings from `/proc` and `getrusage`.
+//! - [`report`]: medians, ratios, verdicts against the targets; table and JSON.
+//!
+//! faultline's proxy runs in this process on its own tokio runtime, whose
+//! threads are named `fl-proxy`; its CPU is read per thread (and, as a check,
+//! as this process's CPU minus a direct run of the same load). Its memory per
+//! idle connection is this process's RSS growth over N connections through it
+//! minus the growth over N direct connections opened just before (so the
+//! client's and server's share cancels out).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use faultline_proxies::{Limits, Proxy, ProxySpec};
+use tokio::runtime::Runtime;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub mod faults;
+pub mod load;
+pub mod probe;
+pub mod report;
+pub mod server;
+pub mod target;
+
+pub use report::{BenchReport, Sample};
+pub use target::PeerSpec;
+
+use target::{PeerProcess, Target};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// A short version (seconds) with small counts: a smoke test, not a measurement.
+    pub quick: bool,
+    /// Full passes over every measurement.
+    pub runs: usize,
+    /// Throughput repetitions within a pass.
+    pub repetitions: usize,
+    /// Peer proxies to compare with.
+    pub peers: Vec<PeerSpec>,
+    /// Connections of the concurrency load (10 000 by default).
+    pub concurrent: usize,
+    /// Worker threads of faultline's runtime.
+    pub proxy_threads: usize,
+    /// Relay with splice(2) (faultline's default); false measures the buffer copy.
+    pub splice: bool,
+    /// Held-bytes bound of the proxy used for the raised-bound latency bulk load.
+    pub raised_held_bytes: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            quick: false,
+            runs: 3,
+            repetitions: 3,
+            peers: Vec::new(),
+            concurrent: 10_000,
+            proxy_threads: 2,
+            splice: true,
+            raised_held_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Sizes of the loads.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    stream: Duration,
+    round_trips: u64,
+    connect: Duration,
+    connect_threads: usize,
+    idle: usize,
+    concurrent: usize,
+    accuracy_count: u64,
+    accuracy_delay: Duration,
+    propagation: usize,
+    bulk_latency: Duration,
+    bulk_duration: Duration,
+    cap: Duration,
+}
+
+impl Plan {
+    fn new(options: &BenchOptions) -> Self {
+        if options.quick {
+            Plan {
+                stream: Duration::from_millis(200),
+                round_trips: 500,
+                connect: Duration::from_millis(200),
+                connect_threads: 2,
+                idle: 100,
+                concurrent: options.concurrent.min(300),
+                accuracy_count: 20,
+                accuracy_delay: Duration::from_millis(5),
+                propagation: 3,
+                bulk_latency: Duration::from_millis(100),
+                bulk_duration: Duration::from_millis(400),
+                cap: Duration::from_secs(10),
+            }
+        } else {
+            Plan {
+                stream: Duration::from_millis(1500),
+                round_trips: 20_000,
+                connect: Duration::from_secs(1),
+                connect_threads: 2,
+                idle: 2_000,
+                concurrent: options.concurrent,
+                accuracy_count: 200,
+                accuracy_delay: Duration::from_millis(10),
+                propagation: 20,
+                bulk_latency: Duration::from_millis(100),
+                bulk_duration: Duration::from_secs(2),
+                cap: Duration::from_secs(60),
+            }
+        }
+    }
+}
+
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A runtime, the server or a proxy could not start.
+    #[error("cannot set up the benchmark: {0}")]
+    Setup(#[source] io::Error),
+    /// faultline's proxy could not start.
+    #[error("cannot start faultline's proxy: {0}")]
+    Proxy(#[from] faultline_proxies::ProxyError),
+    /// A peer proxy could not start.
+    #[error("cannot start peer {name}: {source}")]
+    Peer {
+        /// The peer's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A load failed.
+    #[error("{what} failed against {target}: {source}")]
+    Load {
+        /// The load.
+        what: &'static str,
+        /// The target.
+        target: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Stopped by the caller.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+const MAX_BYTES: u64 = 64 << 30;
+
+struct Bench {
+    options: BenchOptions,
+    plan: Plan,
+    stop: CancellationToken,
+    client: Runtime,
+    proxy_rt: Runtime,
+    /// (name, target) in column order: direct, faultline, peers.
+    targets: Vec<(String, Target)>,
+    faultline: Proxy,
+    coarse_timer: Proxy,
+    raised: Proxy,
+    samples: Vec<Sample>,
+    run: usize,
+    notes: Vec<String>,
+}
+
+/// Runs the benchmark and returns its report. Blocking: it starts its own
+/// runtimes and must not be called from inside a tokio runtime.
+///
+/// # Errors
+/// A [`BenchError`] when something cannot start or a load fails outright;
+/// partial failures (connections refused under load) are counted in the report.
+pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchReport, BenchError> {
+    let plan = Plan::new(options);
+    let mut notes = Vec::new();
+    let want_fds = (plan.concurrent as u64) * 4 + (plan.idle as u64) * 8 + 4096;
+    match probe::raise_nofile(want_fds) {
+        Ok(limit) if limit < want_fds => notes.push(format!(
+            "descriptor limit {limit} is below the {want_fds} the loads need; some connections will fail"
+        )),
+        Ok(_) => {}
+        Err(err) => notes.push(format!("cannot read the descriptor limit: {err}")),
+    }
+    let runtime = |name: &str, threads: usize| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .map_err(BenchError::Setup)
+    };
+    let server_rt = runtime("fl-bench-srv", 2)?;
+    let client = runtime("fl-bench-cli", 2)?;
+    let proxy_rt = runtime("fl-proxy", options.proxy_threads.max(1))?;
+    let stop_all = stop.child_token();
+    let _stop_guard = stop_all.clone().drop_guard();
+    let server = server_rt
+        .block_on(server::start(stop_all.clone()))
+        .map_err(BenchError::Setup)?;
+    let limits = Limits {
+        splice: options.splice,
+        ..Limits::default()
+    };
+    let start_proxy = |name: &str, limits: Limits| {
+        let spec = ProxySpec {
+            name: name.into(),
+            listen: "127.0.0.1:0".into(),
+            upstream: server.to_string(),
+            enabled: true,
+        };
+        proxy_rt.block_on(Proxy::start(spec, 1, limits, &stop_all))
+    };
+    let faultline = start_proxy("faultline", limits)?;
+    let coarse_timer = start_proxy(
+        "faultline-tokio-timer",
+        Limits {
+            precise_timer: false,
+            ..limits
+        },
+    )?;
+    let raised = start_proxy(
+        "faultline-raised",
+        Limits {
+            max_held_bytes: options.raised_held_bytes,
+            ..limits
+        },
+    )?;
+    let mut targets = vec![
+        ("direct".to_owned(), Target::Direct(server)),
+        (
+            "faultline".to_owned(),
+            Target::Faultline(listen_of(&faultline)?),
+        ),
+    ];
+    for spec in &options.peers {
+        let peer = client
+            .block_on(PeerProcess::start(spec, server))
+            .map_err(|source| BenchError::Peer {
+                name: spec.name.clone(),
+                source,
+            })?;
+        targets.push((spec.name.clone(), Target::Peer(peer)));
+    }
+    let mut bench = Bench {
+        options: options.clone(),
+        plan,
+        stop: stop.clone(),
+        client,
+        proxy_rt,
+        targets,
+        faultline,
+        coarse_timer,
+        raised,
+        samples: Vec::new(),
+        run: 0,
+        notes,
+    };
+    for run in 0..options.runs.max(1) {
+        bench.run = run;
+        bench.pass()?;
+    }
+    let columns = bench.targets.iter().map(|(n, _)| n.clone()).collect();
+    let report = BenchReport::new(
+        options.clone(),
+        columns,
+        std::mem::take(&mut bench.samples),
+        std::mem::take(&mut bench.notes),
+    );
+    // Peers are killed and proxies stopped before the runtimes go away.
+    drop(bench.targets.drain(..));
+    bench.proxy_rt.block_on(async {
+        bench.faultline.shutdown().await;
+        bench.coarse_timer.shutdown().await;
+        bench.raised.shutdown().await;
+    });
+    Ok(report)
+}
+
+fn listen_of(proxy: &Proxy) -> Result<SocketAddr, BenchError> {
+    proxy
+        .listen_addr()
+        .ok_or_else(|| BenchError::Setup(io::Error::other("the proxy does not listen")))
+}
+
+impl Bench {
+    fn record(&mut self, metric: &str, target: &str, value: f64) {
+        self.samples.push(Sample::new(self.run, metric, target, value));
+    }
+
+    fn check(&self) -> Result<(), BenchError> {
+        if self.stop.is_cancelled() {
+            Err(BenchError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn pass(&mut self) -> Result<(), BenchError> {
+        self.idle_memory()?;
+        for streams in [1usize, 8] {
+            for _ in 0..self.options.repetitions.max(1) {
+                self.throughput(streams)?;
+            }
+        }
+        self.round_trips()?;
+        self.connect_rate()?;
+        self.latency_faults()?;
+        self.concurrent()?;
+        Ok(())
+    }
+
+    fn load_error(what: &'static str, target: &str) -> impl FnOnce(io::Error) -> BenchError {
+        let target = target.to_owned();
+        move |source| BenchError::Load {
+            what,
+            target,
+            source,
+        }
+    }
+
+    /// RSS growth per idle connection. Connections of every target stay open
+    /// until all are measured, so no target's growth is hidden by memory a
+    /// previous one freed.
+    fn idle_memory(&mut self) -> Result<(), BenchError> {
+        self.check()?;
+        let n = self.plan.idle;
+        let cap = self.plan.cap;
+        let mut held = Vec::new();
+        let mut direct_growth = 0.0;
+        let mut results = Vec::new();
+        for (name, target) in &self.targets {
+            let before = target.memory();
+            let (open, failed) = self.client.block_on(load::open_echo_connections(
+                target.addr(),
+                n,
+                64,
+                cap,
+            ));
+            let after = target.memory();
+            let opened = open.len().max(1) as f64;
+            let growth = after.saturating_sub(before) as f64 / opened;
+            let per_connection = match target {
+                Target::Direct(_) => {
+                    direct_growth = growth;
+                    growth
+                }
+                Target::Faultline(_) => growth - direct_growth,
+                Target::Peer(_) => growth,
+            };
+            results.push((name.clone(), per_connection / 1000.0, failed));
+            held.push(open);
+        }
+        drop(held);
+        for (name, kb, failed) in results {
+            self.record("idle_kb", &name, kb);
+            if failed > 0 {
+                self.notes.push(format!(
+                    "run {}: {failed} of {n} idle connections failed through {name}",
+                    self.run + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn throughput(&mut self, streams: usize) -> Result<(), BenchError> {
+        let metric = if streams == 1 {
+            "throughput_1"
+        } else {
+            "throughput_8"
+        };
+        let mut direct_cpu_per_gib = None;
+        let mut results = Vec::new();
+        for (name, target) in &self.targets {
+            self.check()?;
+            let mark = target.cpu_mark();
+            let result = load::throughput(target.addr(), streams, self.plan.stream, MAX_BYTES)
+                .map_err(Self::load_error("throughput", name))?;
+            let (process, proxy) = target.cpu_since(&mark);
+            let gib = result.bytes as f64 / f64::from(1u32 << 30);
+            let process_per_gib = process.as_secs_f64() / gib;
+            results.push((name.clone(), result.gbit_per_s(), None, None));
+            match target {
+                Target::Direct(_) => direct_cpu_per_gib = Some(process_per_gib),
+                Target::Faultline(_) => {
+                    let last = results.len() - 1;
+                    results[last].2 = Some(proxy.as_secs_f64() / gib);
+                    results[last].3 = direct_cpu_per_gib.map(|d| process_per_gib - d);
+                }
+                Target::Peer(_) => {
+                    let last = results.len() - 1;
+                    results[last].2 = Some(proxy.as_secs_f64() / gib);
+                }
+            }
+        }
+        let cpu_metric = if streams == 1 {
+            "cpu_per_gib_1"
+        } else {
+            "cpu_per_gib_8"
+        };
+        for (name, gbit, cpu, delta) in results {
+            self.record(metric, &name, gbit);
+            if let Some(cpu) = cpu {
+                self.record(cpu_metric, &name, cpu);
+            }
+            if let Some(delta) = delta {
+                self.record(&format!("{cpu_metric}_delta"), &name, delta);
+            }
+        }
+        Ok(())
+    }
+
+    fn round_trips(&mut self) -> Result<(), BenchError> {
+        let mut results = Vec::new();
+        for (name, target) in &self.targets {
+            self.check()?;
+            let hist = load::round_trips(target.addr(), self.plan.round_trips, 1000, self.plan.cap)
+                .map_err(Self::load_error("round trips", name))?;
+            for (metric, q) in [("rtt_p50", 0.5), ("rtt_p99", 0.99), ("rtt_p999", 0.999)] {
+                results.push((metric, name.clone(), hist.value_at_quantile(q) as f64 / 1000.0));
+            }
+        }
+        for (metric, name, micros) in results {
+            self.record(metric, &name, micros);
+        }
+        Ok(())
+    }
+
+    fn connect_rate(&mut self) -> Result<(), BenchError> {
+        let mut results = Vec::new();
+        for (name, target) in &self.targets {
+            self.check()?;
+            let (done, failed, elapsed) =
+                load::connect_rate(target.addr(), self.plan.connect_threads, self.plan.connect)
+                    .map_err(Self::load_error("new connections", name))?;
+            results.push((name.clone(), done as f64 / elapsed.as_secs_f64(), failed));
+        }
+        for (name, rate, failed) in results {
+            self.record("conn_per_s", &name, rate);
+            if failed > 0 {
+                self.notes.push(format!(
+                    "run {}: {failed} new connections failed through {name}",
+                    self.run + 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn latency_faults(&mut self) -> Result<(), BenchError> {
+        self.check()?;
+        let plan = self.plan;
+        for (proxy, suffix) in [(&self.faultline, ""), (&self.coarse_timer, "_tokio_timer")] {
+            let (errors, negative) =
+                faults::latency_accuracy(proxy, plan.accuracy_delay, plan.accuracy_count, plan.cap)
+                    .map_err(Self::load_error("latency accuracy", "faultline"))?;
+            let p50 = errors.value_at_quantile(0.5) as f64 / 1e6;
+            let p99 = errors.value_at_quantile(0.99) as f64 / 1e6;
+            self.record(&format!("latency_error_p50{suffix}"), "faultline", p50);
+            self.record(&format!("latency_error_p99{suffix}"), "faultline", p99);
+            if negative > 0 {
+                self.notes.push(format!(
+                    "run {}: {negative} latency-fault round trips{suffix} were shorter than the fault plus the median baseline",
+                    self.run + 1
+                ));
+            }
+        }
+        self.check()?;
+        let hist = faults::propagation(
+            &self.faultline,
+            &self.client,
+            plan.propagation,
+            Duration::from_millis(20),
+        )
+        .map_err(Self::load_error("fault propagation", "faultline"))?;
+        if hist.is_empty() {
+            self.notes.push(format!(
+                "run {}: no fault change was seen on the open connection",
+                self.run + 1
+            ));
+        } else {
+            self.record("propagation_p50", "faultline", hist.value_at_quantile(0.5) as f64 / 1e6);
+            self.record("propagation_p99", "faultline", hist.value_at_quantile(0.99) as f64 / 1e6);
+            self.record("propagation_max", "faultline", hist.max() as f64 / 1e6);
+        }
+        for (proxy, metric) in [
+            (&self.faultline, "latency_bulk"),
+            (&self.raised, "latency_bulk_raised"),
+        ] {
+            self.check()?;
+            let result = faults::bulk_under_latency(proxy, plan.bulk_latency, plan.bulk_duration, MAX_BYTES)
+                .map_err(Self::load_error("bulk under latency", "faultline"))?;
+            let gbit = result.sink_gbit_per_s();
+            self.record(metric, "faultline", gbit);
+        }
+        Ok(())
+    }
+
+    fn concurrent(&mut self) -> Result<(), BenchError> {
+        let n = self.plan.concurrent;
+        let mut results = Vec::new();
+        for (name, target) in &self.targets {
+            self.check()?;
+            let started = Instant::now();
+            let ok = self.client.block_on(async {
+                let (open, _) = load::open_echo_connections(target.addr(), n, 512, self.plan.cap).await;
+                load::echo_all(open, self.plan.cap).await
+            });
+            results.push((name.clone(), ok as f64, started.elapsed()));
+        }
+        for (name, ok, elapsed) in results {
+            self.record("concurrent_ok", &name, ok);
+            self.record("concurrent_secs", &name, elapsed.as_secs_f64());
+        }
+        Ok(())
+    }
+}
