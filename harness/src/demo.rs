@@ -51,11 +51,19 @@ struct Demo {
 ///
 /// # Errors
 /// Never after the listener is bound; the `Result` is for symmetry with other services.
-pub async fn serve(config: DemoConfig, listener: TcpListener, stop: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    config: DemoConfig,
+    listener: TcpListener,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
     let demo = Arc::new(Demo {
         region: config.region,
         data: Mutex::new(BTreeMap::new()),
-        outboxes: config.peers.into_iter().map(|(r, a)| (r, a, Arc::new(Outbox::default()))).collect(),
+        outboxes: config
+            .peers
+            .into_iter()
+            .map(|(r, a)| (r, a, Arc::new(Outbox::default())))
+            .collect(),
     });
     let tasks = TaskTracker::new();
     for (_, address, outbox) in &demo.outboxes {
@@ -102,7 +110,14 @@ async fn replicate(address: String, outbox: Arc<Outbox>, stop: CancellationToken
     let client = HttpClient::new();
     let mut backoff = Duration::from_millis(50);
     loop {
-        let batch: Vec<Value> = outbox.queue.lock().unwrap_or_else(|p| p.into_inner()).iter().take(BATCH).cloned().collect();
+        let batch: Vec<Value> = outbox
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .take(BATCH)
+            .cloned()
+            .collect();
         if batch.is_empty() {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -110,9 +125,22 @@ async fn replicate(address: String, outbox: Arc<Outbox>, stop: CancellationToken
             }
         }
         let body = json!({ "writes": batch });
-        let reply = client.send(&address, "POST", "/replicate", Some(&body), &BTreeMap::new(), Duration::from_secs(1)).await;
+        let reply = client
+            .send(
+                &address,
+                "POST",
+                "/replicate",
+                Some(&body),
+                &BTreeMap::new(),
+                Duration::from_secs(1),
+            )
+            .await;
         if reply.status == Some(200) {
-            outbox.queue.lock().unwrap_or_else(|p| p.into_inner()).drain(..batch.len());
+            outbox
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..batch.len());
             backoff = Duration::from_millis(50);
             continue;
         }
@@ -128,57 +156,120 @@ async fn handle(demo: &Demo, request: Request<Incoming>) -> Response<Full<Bytes>
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match (&method, path.as_str()) {
-        (&Method::GET, "/health") => reply(StatusCode::OK, json!({"status": "ok", "region": demo.region})),
+        (&Method::GET, "/health") => reply(
+            StatusCode::OK,
+            json!({"status": "ok", "region": demo.region}),
+        ),
         (&Method::GET, "/state") => {
             let data = demo.data.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let canonical = serde_json::to_string(&data).unwrap_or_default();
-            reply(StatusCode::OK, json!({"region": demo.region, "service": "demo", "digest": fnv_hex(&canonical), "data": data}))
+            reply(
+                StatusCode::OK,
+                json!({"region": demo.region, "service": "demo", "digest": fnv_hex(&canonical), "data": data}),
+            )
         }
         (&Method::POST, "/write") => {
             let write = match read_json(request).await.and_then(valid_write) {
                 Ok(write) => write,
-                Err(message) => return reply(StatusCode::BAD_REQUEST, json!({"error": message, "status": 400})),
+                Err(message) => {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": message, "status": 400}),
+                    )
+                }
             };
-            let (key, value) = (write["key"].as_str().unwrap_or_default().to_owned(), write["value"].clone());
-            demo.data.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), value.clone());
+            let (key, value) = (
+                write["key"].as_str().unwrap_or_default().to_owned(),
+                write["value"].clone(),
+            );
+            demo.data
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone(), value.clone());
             for (_, _, outbox) in &demo.outboxes {
-                outbox.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(write.clone());
+                outbox
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_back(write.clone());
                 outbox.ready.notify_one();
             }
-            reply(StatusCode::OK, json!({"key": key, "value": value, "region": demo.region}))
+            reply(
+                StatusCode::OK,
+                json!({"key": key, "value": value, "region": demo.region}),
+            )
         }
         (&Method::POST, "/replicate") => {
             let writes = match read_json(request).await {
                 Ok(Value::Object(mut body)) => match body.remove("writes") {
                     Some(Value::Array(writes)) => writes,
-                    _ => return reply(StatusCode::BAD_REQUEST, json!({"error": "body needs an array \"writes\"", "status": 400})),
+                    _ => {
+                        return reply(
+                            StatusCode::BAD_REQUEST,
+                            json!({"error": "body needs an array \"writes\"", "status": 400}),
+                        )
+                    }
                 },
-                Ok(_) => return reply(StatusCode::BAD_REQUEST, json!({"error": "body must be an object", "status": 400})),
-                Err(message) => return reply(StatusCode::BAD_REQUEST, json!({"error": message, "status": 400})),
+                Ok(_) => {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": "body must be an object", "status": 400}),
+                    )
+                }
+                Err(message) => {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": message, "status": 400}),
+                    )
+                }
             };
             let writes: Vec<Value> = match writes.into_iter().map(valid_write).collect() {
                 Ok(writes) => writes,
-                Err(message) => return reply(StatusCode::BAD_REQUEST, json!({"error": message, "status": 400})),
+                Err(message) => {
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": message, "status": 400}),
+                    )
+                }
             };
             let mut data = demo.data.lock().unwrap_or_else(|p| p.into_inner());
             for write in &writes {
-                data.insert(write["key"].as_str().unwrap_or_default().to_owned(), write["value"].clone());
+                data.insert(
+                    write["key"].as_str().unwrap_or_default().to_owned(),
+                    write["value"].clone(),
+                );
             }
-            reply(StatusCode::OK, json!({"applied": writes.len(), "region": demo.region}))
+            reply(
+                StatusCode::OK,
+                json!({"applied": writes.len(), "region": demo.region}),
+            )
         }
         (&Method::GET, p) if p.starts_with("/kv/") => {
             let key = &p["/kv/".len()..];
             match demo.data.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
-                Some(value) => reply(StatusCode::OK, json!({"key": key, "value": value, "region": demo.region})),
-                None => reply(StatusCode::NOT_FOUND, json!({"error": format!("no key {key:?}"), "status": 404})),
+                Some(value) => reply(
+                    StatusCode::OK,
+                    json!({"key": key, "value": value, "region": demo.region}),
+                ),
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    json!({"error": format!("no key {key:?}"), "status": 404}),
+                ),
             }
         }
-        _ => reply(StatusCode::NOT_FOUND, json!({"error": format!("no route {method} {path}"), "status": 404})),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            json!({"error": format!("no route {method} {path}"), "status": 404}),
+        ),
     }
 }
 
 async fn read_json(request: Request<Incoming>) -> Result<Value, String> {
-    let body = Limited::new(request.into_body(), 4 << 20).collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+    let body = Limited::new(request.into_body(), 4 << 20)
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
     serde_json::from_slice(&body).map_err(|e| format!("body is not JSON: {e}"))
 }
 
@@ -192,7 +283,10 @@ fn valid_write(write: Value) -> Result<Value, String> {
 fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -215,27 +309,81 @@ mod tests {
         let stop = CancellationToken::new();
         let east = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let west = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (east_addr, west_addr) = (east.local_addr().unwrap().to_string(), west.local_addr().unwrap().to_string());
-        let east_config = DemoConfig { region: "us-east".into(), peers: vec![("eu-west".into(), west_addr.clone())] };
-        let west_config = DemoConfig { region: "eu-west".into(), peers: vec![("us-east".into(), east_addr.clone())] };
+        let (east_addr, west_addr) = (
+            east.local_addr().unwrap().to_string(),
+            west.local_addr().unwrap().to_string(),
+        );
+        let east_config = DemoConfig {
+            region: "us-east".into(),
+            peers: vec![("eu-west".into(), west_addr.clone())],
+        };
+        let west_config = DemoConfig {
+            region: "eu-west".into(),
+            peers: vec![("us-east".into(), east_addr.clone())],
+        };
         tokio::spawn(serve(east_config, east, stop.clone()));
         tokio::spawn(serve(west_config, west, stop.clone()));
         let client = HttpClient::new();
         let write = json!({"key": "k1", "value": "v1"});
-        let reply = client.send(&east_addr, "POST", "/write", Some(&write), &BTreeMap::new(), Duration::from_secs(5)).await;
+        let reply = client
+            .send(
+                &east_addr,
+                "POST",
+                "/write",
+                Some(&write),
+                &BTreeMap::new(),
+                Duration::from_secs(5),
+            )
+            .await;
         assert_eq!(reply.status, Some(200));
         let seen = loop {
-            let reply = client.send(&west_addr, "GET", "/kv/k1", None, &BTreeMap::new(), Duration::from_secs(5)).await;
+            let reply = client
+                .send(
+                    &west_addr,
+                    "GET",
+                    "/kv/k1",
+                    None,
+                    &BTreeMap::new(),
+                    Duration::from_secs(5),
+                )
+                .await;
             if reply.status == Some(200) {
                 break reply.body;
             }
             tokio::task::yield_now().await;
         };
         assert_eq!(seen["value"], "v1");
-        let east_state = client.send(&east_addr, "GET", "/state", None, &BTreeMap::new(), Duration::from_secs(5)).await;
-        let west_state = client.send(&west_addr, "GET", "/state", None, &BTreeMap::new(), Duration::from_secs(5)).await;
+        let east_state = client
+            .send(
+                &east_addr,
+                "GET",
+                "/state",
+                None,
+                &BTreeMap::new(),
+                Duration::from_secs(5),
+            )
+            .await;
+        let west_state = client
+            .send(
+                &west_addr,
+                "GET",
+                "/state",
+                None,
+                &BTreeMap::new(),
+                Duration::from_secs(5),
+            )
+            .await;
         assert_eq!(east_state.body["digest"], west_state.body["digest"]);
-        let bad = client.send(&east_addr, "POST", "/write", Some(&json!({"value": 1})), &BTreeMap::new(), Duration::from_secs(5)).await;
+        let bad = client
+            .send(
+                &east_addr,
+                "POST",
+                "/write",
+                Some(&json!({"value": 1})),
+                &BTreeMap::new(),
+                Duration::from_secs(5),
+            )
+            .await;
         assert_eq!(bad.status, Some(400));
         stop.cancel();
     }

@@ -159,7 +159,10 @@ pub enum HistoryError {
 impl History {
     /// An empty history with the given header.
     pub fn new(run: RunRecord) -> Self {
-        Self { run, records: Vec::new() }
+        Self {
+            run,
+            records: Vec::new(),
+        }
     }
 
     /// All operation records.
@@ -212,8 +215,11 @@ impl History {
             if line.trim().is_empty() {
                 continue;
             }
-            let record: Record = serde_json::from_str(&line)
-                .map_err(|source| HistoryError::Parse { line: index + 1, source })?;
+            let record: Record =
+                serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
+                    line: index + 1,
+                    source,
+                })?;
             match (run.is_none(), record) {
                 (true, Record::Run(header)) => {
                     if header.version != HISTORY_VERSION {
@@ -225,7 +231,9 @@ impl History {
                     run = Some(header);
                 }
                 (true, _) => {
-                    return Err(HistoryError::Header("the first record must be a `run` record".into()))
+                    return Err(HistoryError::Header(
+                        "the first record must be a `run` record".into(),
+                    ))
                 }
                 (false, record) => records.push(record),
             }
@@ -274,13 +282,17 @@ mod tests {
         let mut buf = Vec::new();
         history.write_jsonl(&mut buf).unwrap();
         let text = String::from_utf8(buf.clone()).unwrap();
-        assert!(text.lines().all(|l| l.starts_with("{\"kind\":")), "kind comes first: {text}");
+        assert!(
+            text.lines().all(|l| l.starts_with("{\"kind\":")),
+            "kind comes first: {text}"
+        );
         assert_eq!(History::read_jsonl(&buf[..]).unwrap(), history);
     }
 
     #[test]
     fn a_history_without_a_run_header_is_rejected() {
-        let line = br#"{"kind":"lag","marker":"m","from":"a","to":"b","written_ns":1,"seen_ns":null}"#;
+        let line =
+            br#"{"kind":"lag","marker":"m","from":"a","to":"b","written_ns":1,"seen_ns":null}"#;
         let err = History::read_jsonl(&line[..]).unwrap_err();
         assert!(err.to_string().contains("first record"), "{err}");
     }

@@ -129,7 +129,9 @@ impl Remote {
     /// # Errors
     /// A URL that is not `http://host:port`.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, PlaneError> {
-        Ok(Self { client: ApiClient::new(url, token)? })
+        Ok(Self {
+            client: ApiClient::new(url, token)?,
+        })
     }
 }
 
@@ -178,7 +180,9 @@ impl Plane for Remote {
             update.kind = None;
             update.stream = None;
             update.name = None;
-            self.client.update_toxic(proxy, &fault.name, &update).await?;
+            self.client
+                .update_toxic(proxy, &fault.name, &update)
+                .await?;
             Ok(())
         })
     }
@@ -204,7 +208,10 @@ impl Plane for Remote {
                         attributes: Some(t.attributes),
                     }
                     .into_fault()
-                    .map_err(|e| PlaneError::Protocol { agent: self.location(), message: e.to_string() })
+                    .map_err(|e| PlaneError::Protocol {
+                        agent: self.location(),
+                        message: e.to_string(),
+                    })
                 })
                 .collect()
         })

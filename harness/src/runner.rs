@@ -60,7 +60,12 @@ pub struct Drill {
 impl Drill {
     /// A drill of `scenario` with default options.
     pub fn new(scenario: Scenario) -> Self {
-        Self { scenario, options: DrillOptions::default(), custom_workloads: Vec::new(), extra_invariants: Vec::new() }
+        Self {
+            scenario,
+            options: DrillOptions::default(),
+            custom_workloads: Vec::new(),
+            extra_invariants: Vec::new(),
+        }
     }
 
     /// Writes the report into `dir`.
@@ -158,17 +163,31 @@ impl DrillReport {
     #[track_caller]
     pub fn assert_verdict(&self, name: &str, verdict: Verdict) {
         let Some(result) = self.result(name) else {
-            panic!("no invariant named {name:?} (have: {:?})\n{}", self.results.iter().map(|r| &r.name).collect::<Vec<_>>(), self.failure_message());
+            panic!(
+                "no invariant named {name:?} (have: {:?})\n{}",
+                self.results.iter().map(|r| &r.name).collect::<Vec<_>>(),
+                self.failure_message()
+            );
         };
         if result.verdict != verdict {
-            panic!("invariant {name:?} is {} where {verdict} was expected\n{}", result.verdict, self.failure_message());
+            panic!(
+                "invariant {name:?} is {} where {verdict} was expected\n{}",
+                result.verdict,
+                self.failure_message()
+            );
         }
     }
 
     fn failure_message(&self) -> String {
-        let mut text = format!("drill {:?} (seed {}) verdict: {}\n", self.name, self.seed, self.verdict);
+        let mut text = format!(
+            "drill {:?} (seed {}) verdict: {}\n",
+            self.name, self.seed, self.verdict
+        );
         for result in &self.results {
-            text.push_str(&format!("- {} {}: {}\n", result.verdict, result.name, result.message));
+            text.push_str(&format!(
+                "- {} {}: {}\n",
+                result.verdict, result.name, result.message
+            ));
             for evidence in result.evidence.iter().take(5) {
                 text.push_str(&format!("    {evidence}\n"));
             }
@@ -190,7 +209,11 @@ pub struct Healer {
 impl Healer {
     fn added(&self, plane: &Arc<dyn Plane>, proxy: &str, fault: &str) {
         let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied.entry(proxy.to_owned()).or_insert_with(|| (plane.clone(), BTreeSet::new())).1.insert(fault.to_owned());
+        applied
+            .entry(proxy.to_owned())
+            .or_insert_with(|| (plane.clone(), BTreeSet::new()))
+            .1
+            .insert(fault.to_owned());
     }
 
     fn removed(&self, proxy: &str, fault: &str) {
@@ -204,7 +227,11 @@ impl Healer {
         let applied = std::mem::take(&mut *self.applied.lock().unwrap_or_else(|p| p.into_inner()));
         applied
             .into_iter()
-            .flat_map(|(proxy, (plane, faults))| faults.into_iter().map(move |f| (plane.clone(), proxy.clone(), f)))
+            .flat_map(|(proxy, (plane, faults))| {
+                faults
+                    .into_iter()
+                    .map(move |f| (plane.clone(), proxy.clone(), f))
+            })
             .collect()
     }
 
@@ -247,7 +274,10 @@ struct Planes {
 
 impl PlaneFor for Planes {
     fn plane_for(&self, agent: Option<&str>) -> Arc<dyn Plane> {
-        agent.and_then(|a| self.remote.get(a)).cloned().unwrap_or_else(|| self.local.clone())
+        agent
+            .and_then(|a| self.remote.get(a))
+            .cloned()
+            .unwrap_or_else(|| self.local.clone())
     }
 }
 
@@ -258,18 +288,29 @@ impl PlaneFor for Planes {
 /// See [`DrillError`]. A violated invariant is not an error: it is a verdict.
 pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, DrillError> {
     let scenario = &drill.scenario;
-    let registry = Arc::new(Registry::new(scenario.seed, Limits::default(), stop.child_token()));
+    let registry = Arc::new(Registry::new(
+        scenario.seed,
+        Limits::default(),
+        stop.child_token(),
+    ));
     let mut remote: BTreeMap<String, Arc<dyn Plane>> = BTreeMap::new();
     for link in &scenario.links {
         if let Some(agent) = &link.agent {
             if !remote.contains_key(agent) {
-                let plane = Remote::new(agent, drill.options.agent_token.clone()).map_err(DrillError::Agent)?;
+                let plane = Remote::new(agent, drill.options.agent_token.clone())
+                    .map_err(DrillError::Agent)?;
                 remote.insert(agent.clone(), Arc::new(plane));
             }
         }
     }
-    let planes = Planes { local: Arc::new(InProcess::new(registry.clone())), remote };
-    let spawn = SpawnOptions { log_dir: drill.options.report_dir.clone(), search: drill.options.search.clone() };
+    let planes = Planes {
+        local: Arc::new(InProcess::new(registry.clone())),
+        remote,
+    };
+    let spawn = SpawnOptions {
+        log_dir: drill.options.report_dir.clone(),
+        search: drill.options.search.clone(),
+    };
 
     // Not raced against `stop`: dropping a half-built topology would leave
     // proxies on remote agents. `start` watches `stop` itself and cleans up.
@@ -286,11 +327,19 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     let (recorder, stopped_early) = outcome?;
 
     let history = recorder.history(&scenario.name, scenario.seed);
-    let invariants: Vec<Invariant> = scenario.invariants.iter().chain(&drill.extra_invariants).cloned().collect();
+    let invariants: Vec<Invariant> = scenario
+        .invariants
+        .iter()
+        .chain(&drill.extra_invariants)
+        .cloned()
+        .collect();
     let results = check::check_all(&invariants, &history);
     let verdict = check::overall_verdict(&results);
     let reproduce = drill.options.reproduce.clone().unwrap_or_else(|| {
-        format!("faultline drill <scenario.json> --seed {} --time-scale {}", scenario.seed, scenario.time_scale)
+        format!(
+            "faultline drill <scenario.json> --seed {} --time-scale {}",
+            scenario.seed, scenario.time_scale
+        )
     });
     let input = ReportInput {
         name: scenario.name.clone(),
@@ -341,7 +390,9 @@ async fn drive(
     for workload in &scenario.workloads {
         let workload = Arc::new(workload.clone());
         for region in &workload.regions {
-            let Some(address) = topology.address(&workload.service, region) else { continue };
+            let Some(address) = topology.address(&workload.service, region) else {
+                continue;
+            };
             tasks.spawn(http::run(
                 workload.clone(),
                 region.clone(),
@@ -355,13 +406,23 @@ async fn drive(
     for probe_config in &scenario.probes {
         let Probe::Replication(replication) = probe_config;
         let addresses = Arc::new(topology.addresses_of(&replication.service));
-        tasks.spawn(probe::run(Arc::new(replication.clone()), addresses, recorder.clone(), client.clone(), traffic_stop.clone()));
+        tasks.spawn(probe::run(
+            Arc::new(replication.clone()),
+            addresses,
+            recorder.clone(),
+            client.clone(),
+            traffic_stop.clone(),
+        ));
     }
     for custom in &drill.custom_workloads {
         let context = WorkloadContext {
             recorder: recorder.clone(),
             addresses: topology.services.clone(),
-            links: topology.proxies.iter().map(|(id, proxy)| (id.to_string(), proxy.listen.clone())).collect(),
+            links: topology
+                .proxies
+                .iter()
+                .map(|(id, proxy)| (id.to_string(), proxy.listen.clone()))
+                .collect(),
             stop: traffic_stop.clone(),
         };
         tasks.spawn((custom.run)(context));
@@ -378,7 +439,10 @@ async fn drive(
     let mut check_every = tokio::time::interval(Duration::from_millis(250));
     check_every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let next_at = entries.peek().map(|(_, e)| start + e.at).filter(|at| *at <= end);
+        let next_at = entries
+            .peek()
+            .map(|(_, e)| start + e.at)
+            .filter(|at| *at <= end);
         let wake = next_at.unwrap_or(end).min(hard_end);
         tokio::select! {
             biased;
@@ -447,8 +511,20 @@ async fn drive(
     Ok((recorder, stopped_early))
 }
 
-async fn apply(entry: &TimelineEntry, topology: &Topology, healer: &Healer, recorder: &Recorder) -> Result<(), DrillError> {
-    apply_at(entry, topology, healer, recorder, recorder.start() + entry.at).await
+async fn apply(
+    entry: &TimelineEntry,
+    topology: &Topology,
+    healer: &Healer,
+    recorder: &Recorder,
+) -> Result<(), DrillError> {
+    apply_at(
+        entry,
+        topology,
+        healer,
+        recorder,
+        recorder.start() + entry.at,
+    )
+    .await
 }
 
 /// Applies one timeline entry's link changes and records it (planned time
@@ -461,9 +537,15 @@ async fn apply_at(
     planned: Instant,
 ) -> Result<(), DrillError> {
     for change in &entry.changes {
-        let Some(proxy) = topology.proxies.get(&change.link) else { continue };
+        let Some(proxy) = topology.proxies.get(&change.link) else {
+            continue;
+        };
         let result = match &change.change {
-            Change::Add(fault) => proxy.plane.add_fault(&proxy.name, fault.clone()).await.map(|()| healer.added(&proxy.plane, &proxy.name, &fault.name)),
+            Change::Add(fault) => proxy
+                .plane
+                .add_fault(&proxy.name, fault.clone())
+                .await
+                .map(|()| healer.added(&proxy.plane, &proxy.name, &fault.name)),
             Change::Update(fault) => proxy.plane.update_fault(&proxy.name, fault.clone()).await,
             Change::Remove { name, .. } => {
                 let removed = proxy.plane.remove_fault(&proxy.name, name).await;
@@ -510,16 +592,34 @@ fn breached(condition: &StopCondition, recorder: &Recorder) -> Option<String> {
     };
     match condition.metric {
         StopMetric::SuccessRateBelow(min) => {
-            let ok = ops.iter().filter(|op| op.outcome == crate::history::Outcome::Ok).count();
+            let ok = ops
+                .iter()
+                .filter(|op| op.outcome == crate::history::Outcome::Ok)
+                .count();
             let rate = ok as f64 / ops.len() as f64;
-            (rate < min).then(|| format!("success rate {rate:.3} below {min} over the last {:?}{scope}", condition.window))
+            (rate < min).then(|| {
+                format!(
+                    "success rate {rate:.3} below {min} over the last {:?}{scope}",
+                    condition.window
+                )
+            })
         }
         StopMetric::P99Above(max) => {
-            let mut latencies: Vec<u64> = ops.iter().map(|op| op.end_ns.saturating_sub(op.start_ns)).collect();
+            let mut latencies: Vec<u64> = ops
+                .iter()
+                .map(|op| op.end_ns.saturating_sub(op.start_ns))
+                .collect();
             latencies.sort_unstable();
-            let p99 = latencies[((latencies.len() as f64 * 0.99).ceil() as usize).saturating_sub(1).min(latencies.len() - 1)];
-            (Duration::from_nanos(p99) > max)
-                .then(|| format!("p99 latency {:?} above {max:?} over the last {:?}{scope}", Duration::from_nanos(p99), condition.window))
+            let p99 = latencies[((latencies.len() as f64 * 0.99).ceil() as usize)
+                .saturating_sub(1)
+                .min(latencies.len() - 1)];
+            (Duration::from_nanos(p99) > max).then(|| {
+                format!(
+                    "p99 latency {:?} above {max:?} over the last {:?}{scope}",
+                    Duration::from_nanos(p99),
+                    condition.window
+                )
+            })
         }
     }
 }
@@ -543,11 +643,23 @@ impl Progress {
         Self { bar: Some(bar) }
     }
 
-    fn step(&self, index: usize, total: usize, entry: &TimelineEntry, next: Option<&TimelineEntry>) {
+    fn step(
+        &self,
+        index: usize,
+        total: usize,
+        entry: &TimelineEntry,
+        next: Option<&TimelineEntry>,
+    ) {
         if let Some(bar) = &self.bar {
             bar.set_position(entry.at.as_millis() as u64);
-            let next = next.map(|n| format!("; next at {:.1}s", n.at.as_secs_f64())).unwrap_or_default();
-            bar.set_message(format!("step {}/{total}: {}{next}", index + 1, entry.label()));
+            let next = next
+                .map(|n| format!("; next at {:.1}s", n.at.as_secs_f64()))
+                .unwrap_or_default();
+            bar.set_message(format!(
+                "step {}/{total}: {}{next}",
+                index + 1,
+                entry.label()
+            ));
         }
     }
 

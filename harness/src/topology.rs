@@ -175,7 +175,8 @@ impl Topology {
                         listen.to_string()
                     }
                 };
-                self.services.insert((service.clone(), region.clone()), address);
+                self.services
+                    .insert((service.clone(), region.clone()), address);
             }
         }
         // 2. One proxy per link, with its baseline.
@@ -183,21 +184,44 @@ impl Topology {
             let name = link.id.to_string();
             let upstream = self.services[&(link.id.service.clone(), link.id.to.clone())].clone();
             let plane = planes.plane_for(link.agent.as_deref());
-            let error = |source| TopologyError::Proxy { link: name.clone(), source };
+            let error = |source| TopologyError::Proxy {
+                link: name.clone(),
+                source,
+            };
             let listen = plane
-                .create_proxy(ProxySpec { name: name.clone(), listen: "127.0.0.1:0".into(), upstream, enabled: true })
+                .create_proxy(ProxySpec {
+                    name: name.clone(),
+                    listen: "127.0.0.1:0".into(),
+                    upstream,
+                    enabled: true,
+                })
                 .await
                 .map_err(error)?;
-            self.proxies.insert(link.id.clone(), LinkProxy { plane: plane.clone(), name: name.clone(), listen });
+            self.proxies.insert(
+                link.id.clone(),
+                LinkProxy {
+                    plane: plane.clone(),
+                    name: name.clone(),
+                    listen,
+                },
+            );
             for fault in link.baseline_faults() {
                 plane.add_fault(&name, fault).await.map_err(error)?;
             }
         }
         // 3. Spawn, then wait for every service to be ready.
         for (command, listen) in &to_spawn {
-            let rendered = command.render(*listen, |id| self.proxies.get(id).map(|p| p.listen.clone()).unwrap_or_default());
+            let rendered = command.render(*listen, |id| {
+                self.proxies
+                    .get(id)
+                    .map(|p| p.listen.clone())
+                    .unwrap_or_default()
+            });
             let program = resolve(&rendered.program, &options.search);
-            let log = options.log_dir.as_ref().map(|dir| dir.join("logs").join(format!("{}-{}.log", command.service, command.region)));
+            let log = options.log_dir.as_ref().map(|dir| {
+                dir.join("logs")
+                    .join(format!("{}-{}.log", command.service, command.region))
+            });
             let (stdout, stderr) = match &log {
                 Some(path) => log_files(path).map_err(|source| TopologyError::Spawn {
                     service: command.service.clone(),
@@ -221,7 +245,12 @@ impl Topology {
                     program: program.display().to_string(),
                     source,
                 })?;
-            self.processes.push(Process { service: command.service.clone(), region: command.region.clone(), child, log });
+            self.processes.push(Process {
+                service: command.service.clone(),
+                region: command.region.clone(),
+                child,
+                log,
+            });
         }
         let client = HttpClient::new();
         for (index, (command, listen)) in to_spawn.iter().enumerate() {
@@ -258,17 +287,27 @@ impl Topology {
 
     /// The address of `service` in `region` (what that region's clients use).
     pub fn address(&self, service: &str, region: &str) -> Option<&str> {
-        self.services.get(&(service.to_owned(), region.to_owned())).map(String::as_str)
+        self.services
+            .get(&(service.to_owned(), region.to_owned()))
+            .map(String::as_str)
     }
 
     /// `region → address` of one service.
     pub fn addresses_of(&self, service: &str) -> BTreeMap<String, String> {
-        self.services.iter().filter(|((s, _), _)| s == service).map(|((_, r), a)| (r.clone(), a.clone())).collect()
+        self.services
+            .iter()
+            .filter(|((s, _), _)| s == service)
+            .map(|((_, r), a)| (r.clone(), a.clone()))
+            .collect()
     }
 
     /// How many spawned processes are still running.
     pub fn running_processes(&mut self) -> usize {
-        self.processes.iter_mut().map(|p| matches!(p.child.try_wait(), Ok(None))).filter(|running| *running).count()
+        self.processes
+            .iter_mut()
+            .map(|p| matches!(p.child.try_wait(), Ok(None)))
+            .filter(|running| *running)
+            .count()
     }
 
     /// The process ids of the spawned services.
@@ -282,11 +321,17 @@ impl Topology {
     pub async fn stop(&mut self) {
         for process in &self.processes {
             if let Some(pid) = process.child.id() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
             }
         }
         for process in &mut self.processes {
-            if tokio::time::timeout(STOP_GRACE, process.child.wait()).await.is_err() {
+            if tokio::time::timeout(STOP_GRACE, process.child.wait())
+                .await
+                .is_err()
+            {
                 tracing::warn!(service = %process.service, region = %process.region, "did not stop on SIGTERM; killing it");
                 let _ = process.child.kill().await;
             }
@@ -335,14 +380,24 @@ pub fn resolve(program: &str, search: &[PathBuf]) -> PathBuf {
         }
     }
     dirs.extend(search.iter().cloned());
-    dirs.into_iter().map(|d| d.join(program)).find(|p| p.is_file()).unwrap_or_else(|| PathBuf::from(program))
+    dirs.into_iter()
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(program))
 }
 
 async fn is_ready(ready: &Ready, listen: SocketAddr, client: &HttpClient) -> bool {
     match ready {
         Ready::Tcp => tokio::net::TcpStream::connect(listen).await.is_ok(),
         Ready::Http { path } => client
-            .send(&listen.to_string(), "GET", path, None, &BTreeMap::new(), Duration::from_secs(1))
+            .send(
+                &listen.to_string(),
+                "GET",
+                path,
+                None,
+                &BTreeMap::new(),
+                Duration::from_secs(1),
+            )
             .await
             .status
             .is_some_and(|s| (200..300).contains(&s)),

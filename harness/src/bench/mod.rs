@@ -300,7 +300,8 @@ fn listen_of(proxy: &Proxy) -> Result<SocketAddr, BenchError> {
 
 impl Bench {
     fn record(&mut self, metric: &str, target: &str, value: f64) {
-        self.samples.push(Sample::new(self.run, metric, target, value));
+        self.samples
+            .push(Sample::new(self.run, metric, target, value));
     }
 
     fn check(&self) -> Result<(), BenchError> {
@@ -346,12 +347,9 @@ impl Bench {
         let mut results = Vec::new();
         for (name, target) in &self.targets {
             let before = target.memory();
-            let (open, failed) = self.client.block_on(load::open_echo_connections(
-                target.addr(),
-                n,
-                64,
-                cap,
-            ));
+            let (open, failed) =
+                self.client
+                    .block_on(load::open_echo_connections(target.addr(), n, 64, cap));
             let after = target.memory();
             let opened = open.len().max(1) as f64;
             let growth = after.saturating_sub(before) as f64 / opened;
@@ -433,7 +431,11 @@ impl Bench {
             let hist = load::round_trips(target.addr(), self.plan.round_trips, 1000, self.plan.cap)
                 .map_err(Self::load_error("round trips", name))?;
             for (metric, q) in [("rtt_p50", 0.5), ("rtt_p99", 0.99), ("rtt_p999", 0.999)] {
-                results.push((metric, name.clone(), hist.value_at_quantile(q) as f64 / 1000.0));
+                results.push((
+                    metric,
+                    name.clone(),
+                    hist.value_at_quantile(q) as f64 / 1000.0,
+                ));
             }
         }
         for (metric, name, micros) in results {
@@ -495,8 +497,16 @@ impl Bench {
                 self.run + 1
             ));
         } else {
-            self.record("propagation_p50", "faultline", hist.value_at_quantile(0.5) as f64 / 1e6);
-            self.record("propagation_p99", "faultline", hist.value_at_quantile(0.99) as f64 / 1e6);
+            self.record(
+                "propagation_p50",
+                "faultline",
+                hist.value_at_quantile(0.5) as f64 / 1e6,
+            );
+            self.record(
+                "propagation_p99",
+                "faultline",
+                hist.value_at_quantile(0.99) as f64 / 1e6,
+            );
             self.record("propagation_max", "faultline", hist.max() as f64 / 1e6);
         }
         for (proxy, metric) in [
@@ -504,8 +514,9 @@ impl Bench {
             (&self.raised, "latency_bulk_raised"),
         ] {
             self.check()?;
-            let result = faults::bulk_under_latency(proxy, plan.bulk_latency, plan.bulk_duration, MAX_BYTES)
-                .map_err(Self::load_error("bulk under latency", "faultline"))?;
+            let result =
+                faults::bulk_under_latency(proxy, plan.bulk_latency, plan.bulk_duration, MAX_BYTES)
+                    .map_err(Self::load_error("bulk under latency", "faultline"))?;
             let gbit = result.sink_gbit_per_s();
             self.record(metric, "faultline", gbit);
         }
@@ -519,7 +530,8 @@ impl Bench {
             self.check()?;
             let started = Instant::now();
             let ok = self.client.block_on(async {
-                let (open, _) = load::open_echo_connections(target.addr(), n, 512, self.plan.cap).await;
+                let (open, _) =
+                    load::open_echo_connections(target.addr(), n, 512, self.plan.cap).await;
                 load::echo_all(open, self.plan.cap).await
             });
             results.push((name.clone(), ok as f64, started.elapsed()));

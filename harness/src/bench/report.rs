@@ -57,7 +57,12 @@ pub struct Row {
     pub compare: Compare,
 }
 
-const fn row(metric: &'static str, label: &'static str, unit: &'static str, compare: Compare) -> Row {
+const fn row(
+    metric: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    compare: Compare,
+) -> Row {
     Row {
         metric,
         label,
@@ -69,31 +74,136 @@ const fn row(metric: &'static str, label: &'static str, unit: &'static str, comp
 /// Every row, in table order. Rows whose metric only faultline has show
 /// only its column.
 pub const ROWS: [Row; 25] = [
-    row("throughput_1", "throughput, 1 stream", "Gbit/s", Compare::Ratio),
-    row("throughput_8", "throughput, 8 streams", "Gbit/s", Compare::Ratio),
-    row("cpu_per_gib_1", "proxy CPU per GiB, 1 stream (threads)", "s/GiB", Compare::Plain),
-    row("cpu_per_gib_1_delta", "proxy CPU per GiB, 1 stream (process − direct)", "s/GiB", Compare::Plain),
-    row("cpu_per_gib_8", "proxy CPU per GiB, 8 streams (threads)", "s/GiB", Compare::Plain),
-    row("cpu_per_gib_8_delta", "proxy CPU per GiB, 8 streams (process − direct)", "s/GiB", Compare::Plain),
+    row(
+        "throughput_1",
+        "throughput, 1 stream",
+        "Gbit/s",
+        Compare::Ratio,
+    ),
+    row(
+        "throughput_8",
+        "throughput, 8 streams",
+        "Gbit/s",
+        Compare::Ratio,
+    ),
+    row(
+        "cpu_per_gib_1",
+        "proxy CPU per GiB, 1 stream (threads)",
+        "s/GiB",
+        Compare::Plain,
+    ),
+    row(
+        "cpu_per_gib_1_delta",
+        "proxy CPU per GiB, 1 stream (process − direct)",
+        "s/GiB",
+        Compare::Plain,
+    ),
+    row(
+        "cpu_per_gib_8",
+        "proxy CPU per GiB, 8 streams (threads)",
+        "s/GiB",
+        Compare::Plain,
+    ),
+    row(
+        "cpu_per_gib_8_delta",
+        "proxy CPU per GiB, 8 streams (process − direct)",
+        "s/GiB",
+        Compare::Plain,
+    ),
     row("rtt_p50", "round trip 1 KB, p50", "µs", Compare::Added),
     row("rtt_p99", "round trip 1 KB, p99", "µs", Compare::Added),
     row("rtt_p999", "round trip 1 KB, p99.9", "µs", Compare::Added),
     row("conn_per_s", "new connections", "conn/s", Compare::Ratio),
-    row("idle_kb", "memory per idle connection", "KB", Compare::Plain),
-    row("concurrent_ok", "concurrent connections answered", "conns", Compare::Plain),
-    row("concurrent_secs", "time to open and answer them all", "s", Compare::Plain),
-    row("latency_error_p50", "latency fault error, p50", "ms", Compare::Plain),
-    row("latency_error_p99", "latency fault error, p99", "ms", Compare::Plain),
-    row("latency_error_p50_tokio_timer", "latency fault error, p50 (tokio timer only)", "ms", Compare::Plain),
-    row("latency_error_p99_tokio_timer", "latency fault error, p99 (tokio timer only)", "ms", Compare::Plain),
-    row("propagation_p50", "fault change reaches open connection, p50", "ms", Compare::Plain),
-    row("propagation_p99", "fault change reaches open connection, p99", "ms", Compare::Plain),
-    row("propagation_max", "fault change reaches open connection, max", "ms", Compare::Plain),
-    row("latency_bulk", "bulk under 100 ms latency (8 MiB held)", "Gbit/s", Compare::Plain),
-    row("latency_bulk_raised", "bulk under 100 ms latency (raised bound)", "Gbit/s", Compare::Plain),
-    row("latency_bulk_ratio", "bulk under 100 ms latency ÷ zero-fault", "×", Compare::Plain),
-    row("latency_bulk_raised_ratio", "same, raised bound ÷ zero-fault", "×", Compare::Plain),
-    row("concurrent_attempted", "concurrent connections attempted", "conns", Compare::Plain),
+    row(
+        "idle_kb",
+        "memory per idle connection",
+        "KB",
+        Compare::Plain,
+    ),
+    row(
+        "concurrent_ok",
+        "concurrent connections answered",
+        "conns",
+        Compare::Plain,
+    ),
+    row(
+        "concurrent_secs",
+        "time to open and answer them all",
+        "s",
+        Compare::Plain,
+    ),
+    row(
+        "latency_error_p50",
+        "latency fault error, p50",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "latency_error_p99",
+        "latency fault error, p99",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "latency_error_p50_tokio_timer",
+        "latency fault error, p50 (tokio timer only)",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "latency_error_p99_tokio_timer",
+        "latency fault error, p99 (tokio timer only)",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "propagation_p50",
+        "fault change reaches open connection, p50",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "propagation_p99",
+        "fault change reaches open connection, p99",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "propagation_max",
+        "fault change reaches open connection, max",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "latency_bulk",
+        "bulk under 100 ms latency (8 MiB held)",
+        "Gbit/s",
+        Compare::Plain,
+    ),
+    row(
+        "latency_bulk_raised",
+        "bulk under 100 ms latency (raised bound)",
+        "Gbit/s",
+        Compare::Plain,
+    ),
+    row(
+        "latency_bulk_ratio",
+        "bulk under 100 ms latency ÷ zero-fault",
+        "×",
+        Compare::Plain,
+    ),
+    row(
+        "latency_bulk_raised_ratio",
+        "same, raised bound ÷ zero-fault",
+        "×",
+        Compare::Plain,
+    ),
+    row(
+        "concurrent_attempted",
+        "concurrent connections attempted",
+        "conns",
+        Compare::Plain,
+    ),
 ];
 
 /// One target of DESIGN.md §7 and whether faultline met it.
@@ -172,7 +282,12 @@ fn median(values: &mut [f64]) -> Option<f64> {
 
 impl BenchReport {
     /// A report of `samples`; derived rows (ratios, attempted) are added here.
-    pub fn new(options: BenchOptions, columns: Vec<String>, samples: Vec<Sample>, notes: Vec<String>) -> Self {
+    pub fn new(
+        options: BenchOptions,
+        columns: Vec<String>,
+        samples: Vec<Sample>,
+        notes: Vec<String>,
+    ) -> Self {
         let mut report = Self {
             date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
             machine: Machine::read(),
@@ -187,7 +302,12 @@ impl BenchReport {
 
     fn derive(&mut self) {
         let mut derived = Vec::new();
-        let runs = self.samples.iter().map(|s| s.run).max().map_or(0, |r| r + 1);
+        let runs = self
+            .samples
+            .iter()
+            .map(|s| s.run)
+            .max()
+            .map_or(0, |r| r + 1);
         for run in 0..runs {
             let of = |metric: &str| {
                 let mut v: Vec<f64> = self
@@ -209,13 +329,22 @@ impl BenchReport {
                 }
             }
             for column in &self.columns {
-                if self.samples.iter().any(|s| s.run == run && s.metric == "concurrent_ok" && s.target == *column) {
+                if self
+                    .samples
+                    .iter()
+                    .any(|s| s.run == run && s.metric == "concurrent_ok" && s.target == *column)
+                {
                     let attempted = if self.options.quick {
                         self.options.concurrent.min(300)
                     } else {
                         self.options.concurrent
                     };
-                    derived.push(Sample::new(run, "concurrent_attempted", column, attempted as f64));
+                    derived.push(Sample::new(
+                        run,
+                        "concurrent_attempted",
+                        column,
+                        attempted as f64,
+                    ));
                 }
             }
         }
@@ -256,22 +385,44 @@ impl BenchReport {
     /// faultline against each target of DESIGN.md §7.
     pub fn verdicts(&self) -> Vec<Verdict> {
         let fl = |m: &str| self.median(m, "faultline");
-        let at_least = |target, value: Option<f64>, min: f64, show: &dyn Fn(f64) -> String| Verdict {
-            target,
-            measured: value.map_or_else(|| "—".into(), show),
-            met: value.map(|v| v >= min),
-        };
-        let at_most = |target, value: Option<f64>, max: f64, show: &dyn Fn(f64) -> String| Verdict {
-            target,
-            measured: value.map_or_else(|| "—".into(), show),
-            met: value.map(|v| v <= max),
-        };
+        let at_least =
+            |target, value: Option<f64>, min: f64, show: &dyn Fn(f64) -> String| Verdict {
+                target,
+                measured: value.map_or_else(|| "—".into(), show),
+                met: value.map(|v| v >= min),
+            };
+        let at_most =
+            |target, value: Option<f64>, max: f64, show: &dyn Fn(f64) -> String| Verdict {
+                target,
+                measured: value.map_or_else(|| "—".into(), show),
+                met: value.map(|v| v <= max),
+            };
         let times = |v: f64| format!("{v:.2}× direct");
         let mut out = vec![
-            at_least("throughput, 1 stream ≥ 0.7× direct", self.ratio("throughput_1", "faultline"), 0.7, &times),
-            at_least("throughput, 8 streams ≥ 0.5× direct", self.ratio("throughput_8", "faultline"), 0.5, &times),
-            at_most("proxy CPU ≤ 0.2 s per GiB (1 stream)", fl("cpu_per_gib_1"), 0.2, &|v| format!("{v:.3} s/GiB")),
-            at_most("proxy CPU ≤ 0.2 s per GiB (8 streams)", fl("cpu_per_gib_8"), 0.2, &|v| format!("{v:.3} s/GiB")),
+            at_least(
+                "throughput, 1 stream ≥ 0.7× direct",
+                self.ratio("throughput_1", "faultline"),
+                0.7,
+                &times,
+            ),
+            at_least(
+                "throughput, 8 streams ≥ 0.5× direct",
+                self.ratio("throughput_8", "faultline"),
+                0.5,
+                &times,
+            ),
+            at_most(
+                "proxy CPU ≤ 0.2 s per GiB (1 stream)",
+                fl("cpu_per_gib_1"),
+                0.2,
+                &|v| format!("{v:.3} s/GiB"),
+            ),
+            at_most(
+                "proxy CPU ≤ 0.2 s per GiB (8 streams)",
+                fl("cpu_per_gib_8"),
+                0.2,
+                &|v| format!("{v:.3} s/GiB"),
+            ),
         ];
         let haproxy = self.columns.iter().find(|c| c.contains("haproxy"));
         let added = self.added("rtt_p99", "faultline");
@@ -301,8 +452,18 @@ impl BenchReport {
                 met: None,
             },
         });
-        out.push(at_least("new connections/s ≥ 0.6× direct", self.ratio("conn_per_s", "faultline"), 0.6, &times));
-        out.push(at_most("≤ 4 KB user memory per idle connection", fl("idle_kb"), 4.0, &|v| format!("{v:.2} KB")));
+        out.push(at_least(
+            "new connections/s ≥ 0.6× direct",
+            self.ratio("conn_per_s", "faultline"),
+            0.6,
+            &times,
+        ));
+        out.push(at_most(
+            "≤ 4 KB user memory per idle connection",
+            fl("idle_kb"),
+            4.0,
+            &|v| format!("{v:.2} KB"),
+        ));
         out.push(at_least(
             "bulk under 100 ms latency ≥ 0.5× zero-fault (8 MiB held bound)",
             fl("latency_bulk_ratio"),
@@ -315,7 +476,12 @@ impl BenchReport {
             0.5,
             &|v| format!("{v:.3}×"),
         ));
-        out.push(at_most("latency-fault error ≤ 0.2 ms p99", fl("latency_error_p99"), 0.2, &|v| format!("{v:.3} ms")));
+        out.push(at_most(
+            "latency-fault error ≤ 0.2 ms p99",
+            fl("latency_error_p99"),
+            0.2,
+            &|v| format!("{v:.3} ms"),
+        ));
         out.push(at_most(
             "fault change reaches an open connection ≤ 1 ms (p99)",
             fl("propagation_p99"),
@@ -356,7 +522,11 @@ impl BenchReport {
         header.extend(self.columns.iter().cloned());
         let mut lines = vec![header];
         for row in ROWS {
-            if self.columns.iter().all(|c| self.median(row.metric, c).is_none()) {
+            if self
+                .columns
+                .iter()
+                .all(|c| self.median(row.metric, c).is_none())
+            {
                 continue;
             }
             let mut line = vec![row.label.to_owned(), row.unit.to_owned()];
@@ -384,19 +554,23 @@ impl BenchReport {
         }
         out.push_str(&render(&lines));
         out.push_str("\nTargets (DESIGN.md §7), faultline:\n");
-        let verdicts: Vec<Vec<String>> = std::iter::once(vec!["target".to_owned(), "measured".to_owned(), "verdict".to_owned()])
-            .chain(self.verdicts().into_iter().map(|v| {
-                vec![
-                    v.target.to_owned(),
-                    v.measured,
-                    match v.met {
-                        Some(true) => "met".into(),
-                        Some(false) => "NOT MET".into(),
-                        None => "n/a".into(),
-                    },
-                ]
-            }))
-            .collect();
+        let verdicts: Vec<Vec<String>> = std::iter::once(vec![
+            "target".to_owned(),
+            "measured".to_owned(),
+            "verdict".to_owned(),
+        ])
+        .chain(self.verdicts().into_iter().map(|v| {
+            vec![
+                v.target.to_owned(),
+                v.measured,
+                match v.met {
+                    Some(true) => "met".into(),
+                    Some(false) => "NOT MET".into(),
+                    None => "n/a".into(),
+                },
+            ]
+        }))
+        .collect();
         out.push_str(&render(&verdicts));
         if !self.notes.is_empty() {
             out.push_str("\nNotes:\n");
@@ -514,7 +688,12 @@ mod tests {
             Sample::new(1, "throughput_1", "direct", 30.0),
             Sample::new(1, "throughput_1", "faultline", 13.0),
         ];
-        let report = BenchReport::new(BenchOptions::default(), vec!["direct".into(), "faultline".into()], samples, vec![]);
+        let report = BenchReport::new(
+            BenchOptions::default(),
+            vec!["direct".into(), "faultline".into()],
+            samples,
+            vec![],
+        );
         assert_eq!(report.ratio("throughput_1", "faultline"), Some(14.0 / 25.0));
         let verdict = &report.verdicts()[0];
         assert_eq!(verdict.met, Some(false));

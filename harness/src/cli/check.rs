@@ -54,7 +54,12 @@ pub async fn run(args: CheckArgs) -> ExitCode {
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         for result in &results {
-            println!("{:7} {}: {}", result.verdict.to_string(), result.name, result.message);
+            println!(
+                "{:7} {}: {}",
+                result.verdict.to_string(),
+                result.name,
+                result.message
+            );
         }
         println!("verdict: {verdict}");
     }

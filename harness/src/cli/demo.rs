@@ -23,7 +23,9 @@ pub struct DemoArgs {
 
 fn parse_peer(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
-        Some((region, address)) if !region.is_empty() && !address.is_empty() => Ok((region.to_owned(), address.to_owned())),
+        Some((region, address)) if !region.is_empty() && !address.is_empty() => {
+            Ok((region.to_owned(), address.to_owned()))
+        }
         _ => Err(format!("{text:?} is not REGION=ADDR")),
     }
 }
@@ -40,7 +42,16 @@ pub async fn run(args: DemoArgs, stop: CancellationToken) -> ExitCode {
     if let Ok(address) = listener.local_addr() {
         println!("listening on {address}");
     }
-    match demo::serve(DemoConfig { region: args.region, peers: args.peers }, listener, stop).await {
+    match demo::serve(
+        DemoConfig {
+            region: args.region,
+            peers: args.peers,
+        },
+        listener,
+        stop,
+    )
+    .await
+    {
         Ok(()) => ExitCode::Pass,
         Err(err) => {
             eprintln!("demo-service: {err}");

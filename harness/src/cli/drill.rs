@@ -66,11 +66,20 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
         };
     }
     let report_dir = args.report.clone().unwrap_or_else(|| {
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(':', "");
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .replace(':', "");
         PathBuf::from("reports").join(format!("{}-{stamp}", scenario.name))
     });
-    let scenario_arg = args.scenario.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default();
-    let reproduce = format!("faultline drill{scenario_arg} --seed {} --time-scale {}", scenario.seed, scenario.time_scale);
+    let scenario_arg = args
+        .scenario
+        .as_ref()
+        .map(|p| format!(" {}", p.display()))
+        .unwrap_or_default();
+    let reproduce = format!(
+        "faultline drill{scenario_arg} --seed {} --time-scale {}",
+        scenario.seed, scenario.time_scale
+    );
     let mut search = args.bin_dirs.clone();
     if let Ok(dir) = std::env::current_dir() {
         search.push(dir);

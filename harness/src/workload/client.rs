@@ -59,7 +59,9 @@ impl HttpClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(30)));
-        let inner = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(30)).build(connector);
+        let inner = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
         Self { inner }
     }
 
@@ -90,13 +92,27 @@ impl HttpClient {
             Err(err) => return failed(format!("bad request {method} {uri}: {err}")),
         };
         let exchange = async {
-            let response = self.inner.request(request).await.map_err(|e| describe(&e))?;
+            let response = self
+                .inner
+                .request(request)
+                .await
+                .map_err(|e| describe(&e))?;
             let status = response.status().as_u16();
-            let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
             Ok::<_, String>((status, bytes))
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => Reply { status: None, body: Value::Null, detail: format!("timeout after {timeout:?}"), timed_out: true },
+            Err(_) => Reply {
+                status: None,
+                body: Value::Null,
+                detail: format!("timeout after {timeout:?}"),
+                timed_out: true,
+            },
             Ok(Err(message)) => failed(message),
             Ok(Ok((status, bytes))) => {
                 let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -104,14 +120,24 @@ impl HttpClient {
                     Some(error) => format!("{status}: {error}"),
                     None => status.to_string(),
                 };
-                Reply { status: Some(status), body, detail, timed_out: false }
+                Reply {
+                    status: Some(status),
+                    body,
+                    detail,
+                    timed_out: false,
+                }
             }
         }
     }
 }
 
 fn failed(detail: String) -> Reply {
-    Reply { status: None, body: Value::Null, detail, timed_out: false }
+    Reply {
+        status: None,
+        body: Value::Null,
+        detail,
+        timed_out: false,
+    }
 }
 
 /// The innermost error message (hyper's outer ones say little).
@@ -131,20 +157,41 @@ mod tests {
 
     #[test]
     fn a_timeout_is_unknown_and_a_refusal_is_a_failure() {
-        let timeout = Reply { status: None, body: Value::Null, detail: "timeout".into(), timed_out: true };
+        let timeout = Reply {
+            status: None,
+            body: Value::Null,
+            detail: "timeout".into(),
+            timed_out: true,
+        };
         assert_eq!(timeout.outcome(|_| true), Outcome::Unknown);
         let refused = failed("connection refused".into());
         assert_eq!(refused.outcome(|_| true), Outcome::Fail);
-        let served = Reply { status: Some(503), body: Value::Null, detail: "503".into(), timed_out: false };
+        let served = Reply {
+            status: Some(503),
+            body: Value::Null,
+            detail: "503".into(),
+            timed_out: false,
+        };
         assert_eq!(served.outcome(|s| s == 200), Outcome::Fail);
         assert_eq!(served.outcome(|s| s == 503), Outcome::Ok);
     }
 
     #[tokio::test]
     async fn a_refused_connection_fails_fast() {
-        let unused = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let unused = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let reply = HttpClient::new()
-            .send(&unused.to_string(), "GET", "/", None, &Default::default(), Duration::from_secs(5))
+            .send(
+                &unused.to_string(),
+                "GET",
+                "/",
+                None,
+                &Default::default(),
+                Duration::from_secs(5),
+            )
             .await;
         assert_eq!(reply.outcome(|_| true), Outcome::Fail);
         assert!(!reply.timed_out);

@@ -27,12 +27,16 @@ pub struct WorkloadContext {
 impl WorkloadContext {
     /// The proxy address of the link `from->to:service`, if the scenario has it.
     pub fn link(&self, from: &str, to: &str, service: &str) -> Option<&str> {
-        self.links.get(&format!("{from}->{to}:{service}")).map(String::as_str)
+        self.links
+            .get(&format!("{from}->{to}:{service}"))
+            .map(String::as_str)
     }
 
     /// The address of `service` in `region`, if the topology has it.
     pub fn address(&self, service: &str, region: &str) -> Option<&str> {
-        self.addresses.get(&(service.to_owned(), region.to_owned())).map(String::as_str)
+        self.addresses
+            .get(&(service.to_owned(), region.to_owned()))
+            .map(String::as_str)
     }
 }
 
@@ -50,7 +54,9 @@ pub struct CustomWorkload {
 
 impl std::fmt::Debug for CustomWorkload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CustomWorkload").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("CustomWorkload")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,6 +67,9 @@ impl CustomWorkload {
         F: Fn(WorkloadContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Self { name: name.into(), run: Arc::new(move |ctx| Box::pin(run(ctx))) }
+        Self {
+            name: name.into(),
+            run: Arc::new(move |ctx| Box::pin(run(ctx))),
+        }
     }
 }

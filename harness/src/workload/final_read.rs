@@ -37,16 +37,26 @@ pub async fn run(
         for (region, address) in addresses {
             let id = recorder.next_id();
             let start_ns = recorder.now_ns();
-            let reply = client.send(address, "GET", path, None, &BTreeMap::new(), timeout).await;
+            let reply = client
+                .send(address, "GET", path, None, &BTreeMap::new(), timeout)
+                .await;
             let outcome = reply.outcome(|status| (200..300).contains(&status));
-            digests.push(if outcome == Outcome::Ok { reply.body.get("digest").cloned() } else { None });
+            digests.push(if outcome == Outcome::Ok {
+                reply.body.get("digest").cloned()
+            } else {
+                None
+            });
             recorder.op(OpRecord {
                 id,
                 client: format!("final-read-{service}"),
                 region: region.clone(),
                 op: FINAL_READ_OP.to_owned(),
                 key: Some(service.to_owned()),
-                value: if outcome == Outcome::Ok { reply.body } else { Value::Null },
+                value: if outcome == Outcome::Ok {
+                    reply.body
+                } else {
+                    Value::Null
+                },
                 start_ns,
                 end_ns: recorder.now_ns(),
                 outcome,

@@ -56,7 +56,12 @@ pub async fn run(
         due += interval;
         seq += 1;
         let id = recorder.next_id();
-        let vars = OpVars { seq, id, region: &region, client: &client_name };
+        let vars = OpVars {
+            seq,
+            id,
+            region: &region,
+            client: &client_name,
+        };
         let op = OpRecord {
             id,
             client: client_name.to_string(),
@@ -72,7 +77,10 @@ pub async fn run(
         if waiting.load(Ordering::Relaxed) >= concurrency * QUEUE_PER_SLOT {
             recorder.op(OpRecord {
                 end_ns: recorder.now_ns(),
-                detail: Some(format!("client queue full: {concurrency} in flight, {} waiting", concurrency * QUEUE_PER_SLOT)),
+                detail: Some(format!(
+                    "client queue full: {concurrency} in flight, {} waiting",
+                    concurrency * QUEUE_PER_SLOT
+                )),
                 ..op
             });
             continue;
@@ -98,10 +106,22 @@ pub async fn run(
             waiting.fetch_sub(1, Ordering::Relaxed);
             let Ok(_slot) = slot else { return };
             let reply = client
-                .send(&address, &workload.request.method, &path, body.as_ref(), &workload.request.headers, workload.timeout)
+                .send(
+                    &address,
+                    &workload.request.method,
+                    &path,
+                    body.as_ref(),
+                    &workload.request.headers,
+                    workload.timeout,
+                )
                 .await;
             let outcome = reply.outcome(|status| workload.is_ok(status));
-            recorder.op(OpRecord { end_ns: recorder.now_ns(), outcome, detail: Some(reply.detail), ..op });
+            recorder.op(OpRecord {
+                end_ns: recorder.now_ns(),
+                outcome,
+                detail: Some(reply.detail),
+                ..op
+            });
         });
     }
     tasks.close();

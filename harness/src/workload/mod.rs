@@ -45,7 +45,12 @@ impl Default for Recorder {
 impl Recorder {
     /// A recorder whose time zero is now.
     pub fn new() -> Self {
-        Self { start: Instant::now(), started_at: SystemTime::now(), records: Mutex::new(Vec::new()), next_id: AtomicU64::new(1) }
+        Self {
+            start: Instant::now(),
+            started_at: SystemTime::now(),
+            records: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+        }
     }
 
     /// Time zero on tokio's clock.
@@ -60,7 +65,9 @@ impl Recorder {
 
     /// Nanoseconds from time zero to `at` (0 before it).
     pub fn ns_at(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.start).as_nanos().min(u128::from(u64::MAX)) as u64
+        at.saturating_duration_since(self.start)
+            .as_nanos()
+            .min(u128::from(u64::MAX)) as u64
     }
 
     /// A fresh operation id.
@@ -70,7 +77,10 @@ impl Recorder {
 
     /// Appends a record.
     pub fn push(&self, record: Record) {
-        self.records.lock().unwrap_or_else(|p| p.into_inner()).push(record);
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(record);
     }
 
     /// Appends an operation.
@@ -93,7 +103,11 @@ impl Recorder {
 
     /// The history so far, records ordered by time (stable for equal times).
     pub fn history(&self, name: &str, seed: u64) -> History {
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut records = self
+            .records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         records.sort_by_key(record_time);
         History {
             run: RunRecord {

@@ -40,14 +40,30 @@ pub async fn run(
         due += probe.every;
         round += 1;
         for from in &probe.from {
-            let Some(address) = addresses.get(from) else { continue };
+            let Some(address) = addresses.get(from) else {
+                continue;
+            };
             let marker = format!("{}-{from}-{round}", probe.name);
-            let (probe, addresses, recorder, client, stop, from, address) =
-                (probe.clone(), addresses.clone(), recorder.clone(), client.clone(), stop.clone(), from.clone(), address.clone());
+            let (probe, addresses, recorder, client, stop, from, address) = (
+                probe.clone(),
+                addresses.clone(),
+                recorder.clone(),
+                client.clone(),
+                stop.clone(),
+                from.clone(),
+                address.clone(),
+            );
             tasks.spawn(async move {
                 let write = render(&probe.write, &marker);
                 let reply = client
-                    .send(&address, &write.method, &write.path, write.body.as_ref(), &write.headers, probe.timeout.min(Duration::from_secs(5)))
+                    .send(
+                        &address,
+                        &write.method,
+                        &write.path,
+                        write.body.as_ref(),
+                        &write.headers,
+                        probe.timeout.min(Duration::from_secs(5)),
+                    )
                     .await;
                 if !reply.status.is_some_and(|s| (200..300).contains(&s)) {
                     // Not written: there is no lag to measure.
@@ -56,17 +72,35 @@ pub async fn run(
                 let written_ns = recorder.now_ns();
                 let pollers = TaskTracker::new();
                 for to in probe.to.iter().filter(|to| **to != from) {
-                    let Some(target) = addresses.get(to).cloned() else { continue };
-                    let (probe, recorder, client, stop, marker, from, to) =
-                        (probe.clone(), recorder.clone(), client.clone(), stop.clone(), marker.clone(), from.clone(), to.clone());
+                    let Some(target) = addresses.get(to).cloned() else {
+                        continue;
+                    };
+                    let (probe, recorder, client, stop, marker, from, to) = (
+                        probe.clone(),
+                        recorder.clone(),
+                        client.clone(),
+                        stop.clone(),
+                        marker.clone(),
+                        from.clone(),
+                        to.clone(),
+                    );
                     pollers.spawn(async move {
                         let read = render(&probe.read, &marker);
                         let deadline = Instant::now() + probe.timeout;
                         let seen_ns = loop {
                             let reply = client
-                                .send(&target, &read.method, &read.path, read.body.as_ref(), &read.headers, poll_every.max(Duration::from_millis(500)))
+                                .send(
+                                    &target,
+                                    &read.method,
+                                    &read.path,
+                                    read.body.as_ref(),
+                                    &read.headers,
+                                    poll_every.max(Duration::from_millis(500)),
+                                )
                                 .await;
-                            if reply.status.is_some_and(|s| (200..300).contains(&s)) && contains(&reply.body, &marker) {
+                            if reply.status.is_some_and(|s| (200..300).contains(&s))
+                                && contains(&reply.body, &marker)
+                            {
                                 break Some(recorder.now_ns());
                             }
                             let next = Instant::now() + poll_every;
@@ -78,7 +112,13 @@ pub async fn run(
                                 () = tokio::time::sleep_until(next) => {}
                             }
                         };
-                        recorder.push(Record::Lag(LagRecord { marker, from, to, written_ns, seen_ns }));
+                        recorder.push(Record::Lag(LagRecord {
+                            marker,
+                            from,
+                            to,
+                            written_ns,
+                            seen_ns,
+                        }));
                     });
                 }
                 pollers.close();
@@ -103,7 +143,11 @@ fn replace(value: &Value, marker: &str) -> Value {
     match value {
         Value::String(s) => Value::String(s.replace(MARKER, marker)),
         Value::Array(items) => Value::Array(items.iter().map(|v| replace(v, marker)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), replace(v, marker))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), replace(v, marker)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -126,7 +170,13 @@ mod tests {
 
     #[test]
     fn the_marker_is_found_anywhere_in_a_response() {
-        assert!(contains(&json!({"key": "x", "value": ["a", "probe-us-east-3"]}), "probe-us-east-3"));
-        assert!(!contains(&json!({"key": "x", "value": "probe-us-east-30"}), "probe-us-east-4"));
+        assert!(contains(
+            &json!({"key": "x", "value": ["a", "probe-us-east-3"]}),
+            "probe-us-east-3"
+        ));
+        assert!(!contains(
+            &json!({"key": "x", "value": "probe-us-east-30"}),
+            "probe-us-east-4"
+        ));
     }
 }

@@ -42,8 +42,14 @@ impl OpVars<'_> {
     pub fn render_value(&self, value: &Value) -> Value {
         match value {
             Value::String(s) => Value::String(self.render(s)),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.render_value(v)).collect()),
-            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), self.render_value(v))).collect()),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| self.render_value(v)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.render_value(v)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
@@ -57,7 +63,12 @@ mod tests {
 
     #[test]
     fn placeholders_are_replaced_inside_nested_values() {
-        let vars = OpVars { seq: 7, id: 42, region: "eu-west", client: "put-eu-west" };
+        let vars = OpVars {
+            seq: 7,
+            id: 42,
+            region: "eu-west",
+            client: "put-eu-west",
+        };
         assert_eq!(vars.render("/kv/k{seq}"), "/kv/k7");
         assert_eq!(
             vars.render_value(&json!({"v": ["{region}-{id}", 1], "c": "{client}", "x": "{other}"})),
