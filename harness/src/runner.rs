@@ -200,10 +200,13 @@ impl DrillReport {
     }
 }
 
+/// Per proxy: the plane it lives on and the faults the drill added to it.
+type Applied = BTreeMap<String, (Arc<dyn Plane>, BTreeSet<String>)>;
+
 /// Tracks the faults a drill added, to remove them on the way out.
 #[derive(Debug, Default)]
 pub struct Healer {
-    applied: Mutex<BTreeMap<String, (Arc<dyn Plane>, BTreeSet<String>)>>,
+    applied: Mutex<Applied>,
 }
 
 impl Healer {
@@ -505,7 +508,12 @@ async fn drive(
         let addresses = topology.addresses_of(&read.service);
         tokio::select! {
             () = stop.cancelled() => return Err(DrillError::Cancelled),
-            () = final_read::run(&read.service, &read.path, read.timeout, within, &addresses, &recorder, &client, stop) => {}
+            () = final_read::run(
+                final_read::FinalReads { service: &read.service, path: &read.path, timeout: read.timeout, within, addresses: &addresses },
+                &recorder,
+                &client,
+                stop,
+            ) => {}
         }
     }
     Ok((recorder, stopped_early))

@@ -19,18 +19,36 @@ use crate::history::{OpRecord, Outcome};
 /// Pause between rounds of reads while regions disagree.
 const ROUND_PAUSE: Duration = Duration::from_millis(100);
 
-/// Reads `path` from every region in `addresses` until their digests agree
-/// or `within` passes (at least one round is always made).
+/// Where and how to read one service's final state.
+#[derive(Debug)]
+pub struct FinalReads<'a> {
+    /// The service (the records' `key`).
+    pub service: &'a str,
+    /// The path to `GET`.
+    pub path: &'a str,
+    /// Deadline of one read.
+    pub timeout: Duration,
+    /// How long to keep reading while regions disagree.
+    pub within: Duration,
+    /// `region → address` of the service.
+    pub addresses: &'a BTreeMap<String, String>,
+}
+
+/// Reads every region until their digests agree or `within` passes (at least
+/// one round is always made).
 pub async fn run(
-    service: &str,
-    path: &str,
-    timeout: Duration,
-    within: Duration,
-    addresses: &BTreeMap<String, String>,
+    reads: FinalReads<'_>,
     recorder: &Arc<Recorder>,
     client: &HttpClient,
     stop: &CancellationToken,
 ) {
+    let FinalReads {
+        service,
+        path,
+        timeout,
+        within,
+        addresses,
+    } = reads;
     let deadline = Instant::now() + within;
     loop {
         let mut digests = Vec::new();
