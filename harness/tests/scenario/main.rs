@@ -22,6 +22,12 @@ fn suites_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/scenarios")
 }
 
+/// Frozen copies of the example scenarios, so plan snapshots do not move
+/// when the suites tune their scenario files.
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario/examples")
+}
+
 fn bad_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenario/bad")
 }
@@ -37,7 +43,7 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn example(name: &str) -> Scenario {
-    Scenario::load(suites_dir().join(name)).unwrap()
+    Scenario::load(examples_dir().join(name)).unwrap()
 }
 
 /// Three regions, `kv` everywhere, a link both ways between every pair.
@@ -171,7 +177,7 @@ fn every_bad_scenario_is_refused_naming_its_file_position_and_field() {
 #[test]
 fn validate_prints_one_line_per_good_file_and_every_error_of_a_bad_one() {
     let args = ValidateArgs {
-        scenarios: vec![suites_dir().join("split-brain-oversell.json")],
+        scenarios: vec![examples_dir().join("split-brain-oversell.json")],
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(validate::execute(&args, &mut out, &mut err), ExitCode::Pass);
@@ -220,7 +226,7 @@ fn validate_reports_all_the_problems_of_a_file_at_once() {
 
 fn plan_text(file: &str, seed: Option<u64>, time_scale: Option<f64>) -> (ExitCode, String, String) {
     let args = PlanArgs {
-        scenario: suites_dir().join(file),
+        scenario: examples_dir().join(file),
         seed,
         time_scale,
         json: false,
@@ -295,7 +301,7 @@ fn plan_refuses_a_bad_file_or_flag_with_exit_64() {
 #[test]
 fn the_json_plan_lists_every_change_with_its_fault() {
     let args = PlanArgs {
-        scenario: suites_dir().join("split-brain-oversell.json"),
+        scenario: examples_dir().join("split-brain-oversell.json"),
         seed: None,
         time_scale: None,
         json: true,
