@@ -141,6 +141,8 @@ pub struct DrillReport {
     pub stopped_early: Option<String>,
     /// Faults that could not be removed while healing (should be empty).
     pub unhealed: Vec<String>,
+    /// Spawned services that exited before the drill stopped them.
+    pub exited: Vec<String>,
 }
 
 impl DrillReport {
@@ -325,6 +327,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     let healer = Healer::default();
     let outcome = drive(&drill, &topology, &healer, &stop).await;
     let unhealed = healer.heal().await;
+    let exited = topology.exited();
     topology.stop().await;
     registry.shutdown().await;
     let (recorder, stopped_early) = outcome?;
@@ -360,6 +363,12 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     if !unhealed.is_empty() {
         summary.push_str(&format!("\nCould not heal: {}\n", unhealed.join("; ")));
     }
+    if !exited.is_empty() {
+        summary.push_str(&format!(
+            "\nServices that exited during the drill: {}\n",
+            exited.join("; ")
+        ));
+    }
     let report_dir = match &drill.options.report_dir {
         Some(dir) => Some(report::write(dir, &input)?.dir),
         None => None,
@@ -374,6 +383,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         summary,
         stopped_early,
         unhealed,
+        exited,
     })
 }
 

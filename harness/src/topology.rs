@@ -310,6 +310,26 @@ impl Topology {
             .count()
     }
 
+    /// Spawned services that have exited, as `service in region: status`
+    /// (a crash during a drill is worth knowing when reading its verdicts).
+    pub fn exited(&mut self) -> Vec<String> {
+        self.processes
+            .iter_mut()
+            .filter_map(|p| match p.child.try_wait() {
+                Ok(Some(status)) => Some(format!(
+                    "{} in {} exited with {status}{}",
+                    p.service,
+                    p.region,
+                    p.log
+                        .as_ref()
+                        .map(|l| format!(" (output: {})", l.display()))
+                        .unwrap_or_default()
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The process ids of the spawned services.
     pub fn process_ids(&self) -> Vec<u32> {
         self.processes.iter().filter_map(|p| p.child.id()).collect()

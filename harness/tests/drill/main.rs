@@ -55,7 +55,10 @@ fn pinger(from: &'static str, to: &'static str, start: Arc<OnceLock<Instant>>) -
         let start = start.clone();
         async move {
             let _ = start.set(ctx.recorder.start());
-            let link = ctx.link(from, to, "echo").expect("the link exists").to_owned();
+            let link = ctx
+                .link(from, to, "echo")
+                .expect("the link exists")
+                .to_owned();
             let mut tick = tokio::time::interval(Duration::from_millis(50));
             let mut seq = 0u64;
             let tasks = tokio_util::task::TaskTracker::new();
@@ -82,11 +85,12 @@ fn pinger(from: &'static str, to: &'static str, start: Arc<OnceLock<Instant>>) -
                             Err(std::io::Error::other(format!("echo {echoed:?}")))
                         }
                     };
-                    let (outcome, detail) = match tokio::time::timeout(Duration::from_millis(400), attempt).await {
-                        Ok(Ok(())) => (Outcome::Ok, "echoed".to_owned()),
-                        Ok(Err(err)) => (Outcome::Fail, err.to_string()),
-                        Err(_) => (Outcome::Unknown, "timeout".to_owned()),
-                    };
+                    let (outcome, detail) =
+                        match tokio::time::timeout(Duration::from_millis(400), attempt).await {
+                            Ok(Ok(())) => (Outcome::Ok, "echoed".to_owned()),
+                            Ok(Err(err)) => (Outcome::Fail, err.to_string()),
+                            Err(_) => (Outcome::Unknown, "timeout".to_owned()),
+                        };
                     recorder.op(OpRecord {
                         id,
                         client: format!("ping-{from}"),
@@ -112,9 +116,16 @@ fn scenario(config: Value) -> Scenario {
 }
 
 /// Two or three regions of the echo service, every pair linked, with one schedule step.
-fn echo_scenario(regions: &[&str], addresses: &BTreeMap<&str, String>, step: Value, agents: Value) -> Scenario {
-    let services: serde_json::Map<String, Value> =
-        regions.iter().map(|r| (r.to_string(), json!({"address": addresses[r]}))).collect();
+fn echo_scenario(
+    regions: &[&str],
+    addresses: &BTreeMap<&str, String>,
+    step: Value,
+    agents: Value,
+) -> Scenario {
+    let services: serde_json::Map<String, Value> = regions
+        .iter()
+        .map(|r| (r.to_string(), json!({"address": addresses[r]})))
+        .collect();
     scenario(json!({
         "name": "echo",
         "seed": 3,
@@ -128,18 +139,31 @@ fn echo_scenario(regions: &[&str], addresses: &BTreeMap<&str, String>, step: Val
 }
 
 async fn run(drill: Drill) -> DrillReport {
-    runner::run(drill, CancellationToken::new()).await.unwrap_or_else(|e| panic!("{e}"))
+    runner::run(drill, CancellationToken::new())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The start and end of the only fault window, in ns.
 fn window(history: &History) -> (u64, u64) {
-    let start = history.faults().find(|f| f.action == FaultAction::Start).expect("a start").actual_ns;
-    let end = history.faults().find(|f| f.action == FaultAction::End).expect("an end").actual_ns;
+    let start = history
+        .faults()
+        .find(|f| f.action == FaultAction::Start)
+        .expect("a start")
+        .actual_ns;
+    let end = history
+        .faults()
+        .find(|f| f.action == FaultAction::End)
+        .expect("an end")
+        .actual_ns;
     (start, end)
 }
 
 fn ops<'a>(history: &'a History, op: &'a str, from_ns: u64, to_ns: u64) -> Vec<&'a OpRecord> {
-    history.ops().filter(|o| o.op == op && o.start_ns >= from_ns && o.start_ns < to_ns).collect()
+    history
+        .ops()
+        .filter(|o| o.op == op && o.start_ns >= from_ns && o.start_ns < to_ns)
+        .collect()
 }
 
 const MS: u64 = 1_000_000;
@@ -147,7 +171,10 @@ const MS: u64 = 1_000_000;
 fn assert_all(ops: &[&OpRecord], outcome: Outcome, what: &str) {
     assert!(!ops.is_empty(), "no operations {what}");
     let wrong: Vec<_> = ops.iter().filter(|o| o.outcome != outcome).collect();
-    assert!(wrong.is_empty(), "{what}: expected {outcome:?}, got {wrong:#?}");
+    assert!(
+        wrong.is_empty(),
+        "{what}: expected {outcome:?}, got {wrong:#?}"
+    );
 }
 
 async fn two_region_partition(mode: &str, agents: Value) -> History {
@@ -155,7 +182,11 @@ async fn two_region_partition(mode: &str, agents: Value) -> History {
     let (b, _) = echo_server().await;
     let addresses = BTreeMap::from([("a", a), ("b", b)]);
     let step = json!({"at": "1s", "for": "1500ms", "fault": {"partition": {"groups": [["a"], ["b"]], "mode": mode}}});
-    let drill = Drill::new(echo_scenario(&["a", "b"], &addresses, step, agents)).workload(pinger("a", "b", Arc::default()));
+    let drill = Drill::new(echo_scenario(&["a", "b"], &addresses, step, agents)).workload(pinger(
+        "a",
+        "b",
+        Arc::default(),
+    ));
     run(drill).await.history
 }
 
@@ -163,11 +194,26 @@ async fn two_region_partition(mode: &str, agents: Value) -> History {
 async fn a_blackhole_partition_hangs_requests_and_they_recover_after_the_heal() {
     let history = two_region_partition("blackhole", json!({})).await;
     let (start, end) = window(&history);
-    assert_all(&ops(&history, "ping a->b", 0, start - 100 * MS), Outcome::Ok, "before the partition");
-    assert_all(&ops(&history, "ping a->b", start + 50 * MS, end - 400 * MS), Outcome::Unknown, "during a blackhole");
-    assert_all(&ops(&history, "ping a->b", end + 200 * MS, u64::MAX), Outcome::Ok, "after the heal");
+    assert_all(
+        &ops(&history, "ping a->b", 0, start - 100 * MS),
+        Outcome::Ok,
+        "before the partition",
+    );
+    assert_all(
+        &ops(&history, "ping a->b", start + 50 * MS, end - 400 * MS),
+        Outcome::Unknown,
+        "during a blackhole",
+    );
+    assert_all(
+        &ops(&history, "ping a->b", end + 200 * MS, u64::MAX),
+        Outcome::Ok,
+        "after the heal",
+    );
     for fault in history.faults() {
-        assert!(fault.actual_ns >= fault.planned_ns, "applied before it was planned: {fault:?}");
+        assert!(
+            fault.actual_ns >= fault.planned_ns,
+            "applied before it was planned: {fault:?}"
+        );
     }
 }
 
@@ -175,8 +221,16 @@ async fn a_blackhole_partition_hangs_requests_and_they_recover_after_the_heal() 
 async fn a_reject_partition_fails_requests_fast() {
     let history = two_region_partition("reject", json!({})).await;
     let (start, end) = window(&history);
-    assert_all(&ops(&history, "ping a->b", start + 50 * MS, end - 50 * MS), Outcome::Fail, "during a reject partition");
-    assert_all(&ops(&history, "ping a->b", end + 200 * MS, u64::MAX), Outcome::Ok, "after the heal");
+    assert_all(
+        &ops(&history, "ping a->b", start + 50 * MS, end - 50 * MS),
+        Outcome::Fail,
+        "during a reject partition",
+    );
+    assert_all(
+        &ops(&history, "ping a->b", end + 200 * MS, u64::MAX),
+        Outcome::Ok,
+        "after the heal",
+    );
 }
 
 #[tokio::test]
@@ -184,10 +238,25 @@ async fn proxies_on_a_remote_agent_behave_as_in_process_ones() {
     let agent = Agent::start().await;
     let history = two_region_partition("blackhole", json!({"b": agent.url})).await;
     let (start, end) = window(&history);
-    assert_all(&ops(&history, "ping a->b", 0, start - 100 * MS), Outcome::Ok, "before the partition");
-    assert_all(&ops(&history, "ping a->b", start + 50 * MS, end - 400 * MS), Outcome::Unknown, "during a blackhole");
-    assert_all(&ops(&history, "ping a->b", end + 200 * MS, u64::MAX), Outcome::Ok, "after the heal");
-    assert!(agent.registry.list().await.is_empty(), "the drill left proxies on the agent");
+    assert_all(
+        &ops(&history, "ping a->b", 0, start - 100 * MS),
+        Outcome::Ok,
+        "before the partition",
+    );
+    assert_all(
+        &ops(&history, "ping a->b", start + 50 * MS, end - 400 * MS),
+        Outcome::Unknown,
+        "during a blackhole",
+    );
+    assert_all(
+        &ops(&history, "ping a->b", end + 200 * MS, u64::MAX),
+        Outcome::Ok,
+        "after the heal",
+    );
+    assert!(
+        agent.registry.list().await.is_empty(),
+        "the drill left proxies on the agent"
+    );
 }
 
 #[tokio::test]
@@ -218,8 +287,16 @@ async fn a_one_way_partition_stops_one_direction_only() {
     // (their answers, a -> b, are what is cut) ...
     assert!(inside(&at_a, "b-") > 5, "b -> a was cut too");
     // ... while nothing a sends reaches b.
-    assert_eq!(inside(&at_b, "a-"), 0, "a -> b bytes crossed a one-way partition");
-    assert_all(&ops(&history, "ping b->a", cut + 50 * MS, heal - 400 * MS), Outcome::Unknown, "answers to b are cut");
+    assert_eq!(
+        inside(&at_b, "a-"),
+        0,
+        "a -> b bytes crossed a one-way partition"
+    );
+    assert_all(
+        &ops(&history, "ping b->a", cut + 50 * MS, heal - 400 * MS),
+        Outcome::Unknown,
+        "answers to b are cut",
+    );
 }
 
 #[tokio::test]
@@ -235,9 +312,21 @@ async fn isolating_one_of_three_regions_leaves_the_other_two_connected() {
         .workload(pinger("c", "a", Arc::default()));
     let history = run(drill).await.history;
     let (start, end) = window(&history);
-    assert_all(&ops(&history, "ping b->c", start + 50 * MS, end), Outcome::Ok, "b to c during a's isolation");
-    assert_all(&ops(&history, "ping b->a", start + 50 * MS, end - 400 * MS), Outcome::Unknown, "b to the isolated a");
-    assert_all(&ops(&history, "ping c->a", start + 50 * MS, end - 400 * MS), Outcome::Unknown, "c to the isolated a");
+    assert_all(
+        &ops(&history, "ping b->c", start + 50 * MS, end),
+        Outcome::Ok,
+        "b to c during a's isolation",
+    );
+    assert_all(
+        &ops(&history, "ping b->a", start + 50 * MS, end - 400 * MS),
+        Outcome::Unknown,
+        "b to the isolated a",
+    );
+    assert_all(
+        &ops(&history, "ping c->a", start + 50 * MS, end - 400 * MS),
+        Outcome::Unknown,
+        "c to the isolated a",
+    );
 }
 
 #[tokio::test]
@@ -249,15 +338,18 @@ async fn a_custom_invariant_judges_the_history() {
     let step = json!({"at": "1s", "for": "1500ms", "fault": {"partition": [["a"], ["b"]]}});
     let drill = Drill::new(echo_scenario(&["a", "b"], &addresses, step, json!({})))
         .workload(pinger("a", "b", Arc::default()))
-        .invariant(faultline_harness::check::Invariant::custom("no pings hang", move |h| {
-            use faultline_harness::check::CheckResult;
-            let hung = h.ops().filter(|o| o.outcome == Outcome::Unknown).count();
-            if hung == 0 {
-                CheckResult::pass("no pings hang", format!("{} ops", history_ops(h)))
-            } else {
-                CheckResult::fail("no pings hang", format!("{hung} pings hung"))
-            }
-        }));
+        .invariant(faultline_harness::check::Invariant::custom(
+            "no pings hang",
+            move |h| {
+                use faultline_harness::check::CheckResult;
+                let hung = h.ops().filter(|o| o.outcome == Outcome::Unknown).count();
+                if hung == 0 {
+                    CheckResult::pass("no pings hang", format!("{} ops", history_ops(h)))
+                } else {
+                    CheckResult::fail("no pings hang", format!("{hung} pings hung"))
+                }
+            },
+        ));
     let report = run(drill).await;
     report.assert_verdict("no pings hang", Verdict::Fail);
 }
@@ -272,12 +364,20 @@ struct Agent {
 impl Agent {
     async fn start() -> Self {
         let stop = CancellationToken::new();
-        let registry = Arc::new(faultline_proxies::Registry::new(9, Default::default(), stop.clone()));
+        let registry = Arc::new(faultline_proxies::Registry::new(
+            9,
+            Default::default(),
+            stop.clone(),
+        ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = faultline_harness::api::ApiState::new(registry.clone());
         tokio::spawn(faultline_harness::api::serve(listener, state, stop.clone()));
-        Self { url, registry, _stop: stop.drop_guard() }
+        Self {
+            url,
+            registry,
+            _stop: stop.drop_guard(),
+        }
     }
 }
 

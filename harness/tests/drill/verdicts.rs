@@ -14,15 +14,27 @@ use super::*;
 
 #[tokio::test]
 async fn check_on_a_live_drills_history_gives_the_live_verdicts() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("check-live-{}", std::process::id()));
-    let scenario = Scenario::parse(cli::drill::DEFAULT_SCENARIO, None).unwrap().with_time_scale(0.5).unwrap();
-    let report = runner::run(Drill::new(scenario.clone()).report_to(&dir), CancellationToken::new()).await.unwrap();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("check-live-{}", std::process::id()));
+    let scenario = Scenario::parse(cli::drill::DEFAULT_SCENARIO, None)
+        .unwrap()
+        .with_time_scale(0.5)
+        .unwrap();
+    let report = runner::run(
+        Drill::new(scenario.clone()).report_to(&dir),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let file = std::fs::File::open(dir.join("history.jsonl")).unwrap();
     let history = History::read_jsonl(std::io::BufReader::new(file)).unwrap();
     let rechecked = check::check_all(&scenario.invariants, &history);
     assert_eq!(rechecked.len(), report.results.len());
     for (live, again) in report.results.iter().zip(&rechecked) {
-        assert_eq!((&live.name, live.verdict, &live.message), (&again.name, again.verdict, &again.message));
+        assert_eq!(
+            (&live.name, live.verdict, &live.message),
+            (&again.name, again.verdict, &again.message)
+        );
     }
     let scenario_file = dir.join("scenario.json");
     std::fs::write(&scenario_file, cli::drill::DEFAULT_SCENARIO).unwrap();
@@ -52,26 +64,35 @@ async fn toy_store(broken: bool) -> String {
         while let Ok((stream, _)) = listener.accept().await {
             let (data, writes) = (data.clone(), writes.clone());
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let (data, writes) = (data.clone(), writes.clone());
-                    async move {
-                        let path = request.uri().path().to_owned();
-                        let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                        let answer = if path == "/write" {
-                            let write: Value = serde_json::from_slice(&body).unwrap_or_default();
-                            let n = writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if !(broken && n % 7 == 6) {
-                                let key = write["key"].as_str().unwrap_or_default().to_owned();
-                                data.lock().unwrap().insert(key, write["value"].clone());
-                            }
-                            json!({"ok": true})
-                        } else {
-                            let data = data.lock().unwrap().clone();
-                            json!({"digest": format!("{}", data.len()), "data": data})
-                        };
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(answer.to_string()))))
-                    }
-                });
+                let service =
+                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let (data, writes) = (data.clone(), writes.clone());
+                        async move {
+                            let path = request.uri().path().to_owned();
+                            let body = request
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let answer = if path == "/write" {
+                                let write: Value =
+                                    serde_json::from_slice(&body).unwrap_or_default();
+                                let n = writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if !(broken && n % 7 == 6) {
+                                    let key = write["key"].as_str().unwrap_or_default().to_owned();
+                                    data.lock().unwrap().insert(key, write["value"].clone());
+                                }
+                                json!({"ok": true})
+                            } else {
+                                let data = data.lock().unwrap().clone();
+                                json!({"digest": format!("{}", data.len()), "data": data})
+                            };
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+                                answer.to_string(),
+                            ))))
+                        }
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .await;
@@ -83,7 +104,8 @@ async fn toy_store(broken: bool) -> String {
 
 async fn drill_toy(broken: bool) -> (ExitCode, PathBuf) {
     let address = toy_store(broken).await;
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("toy-{broken}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("toy-{broken}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("scenario.json");
     let scenario = json!({
@@ -108,7 +130,10 @@ async fn drill_toy(broken: bool) -> (ExitCode, PathBuf) {
         bin_dirs: Vec::new(),
         quiet: true,
     };
-    (cli::drill::run(args, CancellationToken::new()).await, dir.join("report"))
+    (
+        cli::drill::run(args, CancellationToken::new()).await,
+        dir.join("report"),
+    )
 }
 
 #[tokio::test]
@@ -116,7 +141,10 @@ async fn a_drill_fails_a_broken_service_with_evidence_and_passes_a_correct_one()
     let (code, report) = drill_toy(true).await;
     assert_eq!(code, ExitCode::Fail);
     let summary = std::fs::read_to_string(report.join("summary.txt")).unwrap();
-    assert!(summary.contains("FAIL") && summary.contains("lost"), "{summary}");
+    assert!(
+        summary.contains("FAIL") && summary.contains("lost"),
+        "{summary}"
+    );
     let junit = std::fs::read_to_string(report.join("junit.xml")).unwrap();
     assert!(junit.contains("<failure"), "{junit}");
 
