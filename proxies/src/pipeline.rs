@@ -218,13 +218,13 @@ mod tests {
         p.push(Chunk::data(Bytes::from_static(b"held"), t0), &mut rng);
         p.replace(&FaultSet::default(), t0 + ms(1000), &mut rng);
         let mut out = VecDeque::new();
-        p.advance(t0 + ms(1399), &mut rng, &mut out);
+        p.advance(t0 + ms(1663), &mut rng, &mut out);
         assert!(
             out.is_empty(),
-            "released before the retransmission at 1.4 s"
+            "released before the retransmission at 1.664 s"
         );
         assert!(!p.is_idle());
-        p.advance(t0 + ms(1400), &mut rng, &mut out);
+        p.advance(t0 + ms(1664), &mut rng, &mut out);
         assert_eq!(out.len(), 1);
     }
 

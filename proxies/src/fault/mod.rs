@@ -76,9 +76,9 @@ impl fmt::Display for Direction {
 /// What a blackhole does with the bytes it held when it is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnHeal {
-    /// Deliver them, in order, at the sender's next retransmission: 200 ms after
-    /// the first held byte, doubling (0.2 s, 0.6 s, 1.4 s, 3.0 s, … capped at a
-    /// 120 s step), as the kernel does (FIDELITY.md).
+    /// Deliver them, in order, at the sender's next retransmission after the
+    /// heal: 0.208 s after the first held byte, then doubling (0.416 s,
+    /// 0.832 s, …, each step capped at 120 s), as the kernel does (FIDELITY.md).
     Deliver,
     /// Deliver them at once when the blackhole is removed.
     DeliverNow,

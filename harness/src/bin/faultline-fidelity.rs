@@ -1,0 +1,103 @@
+//! `faultline-fidelity`: how faultline's faults look to an application, next
+//! to the kernel's ground truth (FIDELITY.md). Parses flags, installs signal
+//! handling and calls [`faultline_harness::fidelity`].
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use faultline_harness::fidelity::{self, FidelityOptions};
+use tokio_util::sync::CancellationToken;
+
+/// Measure faultline's faults as an application sees them and compare with the kernel.
+#[derive(Debug, Parser)]
+#[command(name = "faultline-fidelity", version)]
+struct Args {
+    /// Fewer requests, one 6 s partition, short bulk streams: a smoke test
+    /// (about 12 s), not a measurement.
+    #[arg(long)]
+    quick: bool,
+    /// Repetitions of every experiment (ignored with --quick); figures are medians.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Seed of the proxies' RNG streams (run r uses seed + r).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads of the proxy's runtime.
+    #[arg(long, default_value_t = 2)]
+    proxy_threads: usize,
+    /// Print the report as JSON.
+    #[arg(long, conflicts_with = "markdown")]
+    json: bool,
+    /// Print the table as Markdown (for docs/fidelity.md).
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() { 64 } else { 0 });
+        }
+    };
+    let options = FidelityOptions {
+        quick: args.quick,
+        runs: args.runs.max(1),
+        seed: args.seed,
+        proxy_threads: args.proxy_threads.max(1),
+    };
+    let stop = CancellationToken::new();
+    watch_signals(stop.clone());
+    match fidelity::run(&options, &stop) {
+        Ok(report) => {
+            if args.json {
+                println!("{:#}", report.to_json());
+            } else if args.markdown {
+                print!("{}", report.markdown());
+            } else {
+                print!("{}", report.table());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            let mut message = format!("faultline-fidelity: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            ExitCode::from(70)
+        }
+    }
+}
+
+/// Cancels `stop` on SIGINT or SIGTERM, so the run ends and its proxies heal.
+fn watch_signals(stop: CancellationToken) {
+    let _ = std::thread::Builder::new()
+        .name("fl-fidelity-signals".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!("faultline-fidelity: stopping");
+                stop.cancel();
+            });
+        });
+}
