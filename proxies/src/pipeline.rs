@@ -239,7 +239,7 @@ mod tests {
                 on_heal: OnHeal::DeliverNow,
             },
         );
-        p.replace(&set(&[hole.clone()]), t0, &mut rng);
+        p.replace(&set(std::slice::from_ref(&hole)), t0, &mut rng);
         p.push(Chunk::data(Bytes::from_static(b"held"), t0), &mut rng);
         p.replace(
             &set(&[
