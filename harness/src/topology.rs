@@ -282,6 +282,18 @@ impl Topology {
                 }
             }
         }
+        // A service that failed to bind exits; if something else answered on
+        // its port, the readiness check alone would not notice.
+        for process in &mut self.processes {
+            if let Ok(Some(status)) = process.child.try_wait() {
+                return Err(TopologyError::NotReady {
+                    service: process.service.clone(),
+                    region: process.region.clone(),
+                    reason: format!("exited with {status} while the others were starting"),
+                    log: process.log.clone(),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -365,11 +377,34 @@ impl Topology {
     }
 }
 
-/// A free loopback port: bound, read and released. Another process could take
-/// it in between; the readiness check then fails with a clear message.
+/// A free loopback port for a spawned service to listen on.
+///
+/// It is picked below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), where nothing that binds port 0
+/// is handed it, so the port stays free between this check and the service's
+/// own bind (a port-0 reservation released and re-bound raced with every
+/// other test binding port 0). Falls back to a port-0 pick if no port there is free.
 fn reserve_port() -> io::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.local_addr()
+    use rand::Rng;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            text.split_whitespace()
+                .next()
+                .and_then(|low| low.parse::<u16>().ok())
+        })
+        .unwrap_or(32_768);
+    let low = 10_000u16.min(ephemeral_low.saturating_sub(1_000));
+    if ephemeral_low > low + 100 {
+        let mut rng = rand::thread_rng();
+        for _ in 0..200 {
+            let port = rng.gen_range(low..ephemeral_low);
+            if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                return listener.local_addr();
+            }
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 fn log_files(path: &Path) -> io::Result<(Stdio, Stdio)> {

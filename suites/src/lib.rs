@@ -194,10 +194,15 @@ pub async fn run(mut drill: Drill, report_dir: impl Into<PathBuf>) -> DrillRepor
         let _ = std::fs::remove_dir_all(report_dir.join("logs"));
         let outcome = runner::run(drill.clone(), CancellationToken::new()).await;
         if let Some(stolen) = port_taken(&report_dir) {
+            let next = if attempt < ATTEMPTS {
+                "; running the drill again"
+            } else {
+                ""
+            };
             eprintln!(
                 "drill {name:?} attempt {attempt} of {ATTEMPTS} did not run its own services ({stolen}): \
                  the runner reserves a free port, releases it and hands it to the service, and something \
-                 else bound it in between; running the drill again"
+                 else bound it in between{next}"
             );
             continue;
         }

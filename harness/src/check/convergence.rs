@@ -112,7 +112,10 @@ impl Convergence {
         }
         let heal_ns = windows.iter().map(|w| w.end_ns).max();
         let within_ns = u64::try_from(self.within.as_nanos()).unwrap_or(u64::MAX);
-        let deadline_ns = heal_ns.map(|h| h.saturating_add(within_ns));
+        // The clock starts at the last heal, or when the final reads began if
+        // the drill ran on after the heal (state is read only once traffic stops).
+        let first_read_ns = reads.iter().map(|r| r.start_ns).min().unwrap_or(0);
+        let deadline_ns = heal_ns.map(|h| h.max(first_read_ns).saturating_add(within_ns));
 
         // service → region → the latest successful read in time (None: none was).
         let mut services: BTreeMap<String, BTreeMap<String, Option<&OpRecord>>> = BTreeMap::new();
@@ -322,6 +325,22 @@ mod tests {
         ]);
         let result = invariant(10_000).check(&h);
         assert_eq!(result.verdict, Verdict::Pass, "{}", result.message);
+    }
+
+    #[test]
+    fn the_deadline_counts_from_the_final_reads_when_the_drill_ran_on_after_the_heal() {
+        // Traffic went on long after the heal; state is read only at the end.
+        let h = healed_then(vec![
+            final_read(1, "us-east", "kv", "abc", json!({"a": 1}), millis(40_000)),
+            final_read(2, "eu-west", "kv", "abc", json!({"a": 1}), millis(40_000)),
+        ]);
+        let result = invariant(10_000).check(&h);
+        assert_eq!(result.verdict, Verdict::Pass, "{}", result.message);
+        let h = healed_then(vec![
+            final_read(1, "us-east", "kv", "abc", json!({"a": 1}), millis(40_000)),
+            final_read(2, "eu-west", "kv", "xyz", json!({"a": 2}), millis(40_000)),
+        ]);
+        assert_eq!(invariant(10_000).check(&h).verdict, Verdict::Fail);
     }
 
     #[test]

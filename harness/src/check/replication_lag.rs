@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::duration::{format_duration, serde_text};
 use super::percentiles::{ms, Percentiles};
-use super::window::{fault_windows, history_end_ns};
+use super::window::{fault_windows, traffic_end_ns};
 use super::{lag_evidence, require_name, CheckResult, InvariantError};
 use crate::history::{History, LagRecord};
 
@@ -132,7 +132,8 @@ impl ReplicationLag {
         }
         markers.sort_by(|a, b| (a.written_ns, &a.marker).cmp(&(b.written_ns, &b.marker)));
         let windows = fault_windows(history);
-        let end_ns = history_end_ns(history);
+        // Markers still being polled when traffic stopped were cut off, not lost.
+        let end_ns = traffic_end_ns(history);
         let max_ns = duration_ns(self.max);
         let grace_ns = duration_ns(self.grace);
 
@@ -184,7 +185,7 @@ impl ReplicationLag {
                         too_late += 1;
                         listed_unseen.push(lag_evidence(
                             marker,
-                            "never seen, but written less than max before the history ended",
+                            "never seen, but written less than max before traffic stopped",
                         ));
                     } else {
                         judged += 1;
@@ -296,9 +297,9 @@ fn show_ms(ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::synthetic::{fault, history, lag, ms};
+    use crate::check::synthetic::{fault, history, lag, ms, op};
     use crate::check::Verdict;
-    use crate::history::{FaultAction, Record};
+    use crate::history::{FaultAction, Outcome, Record};
 
     fn invariant(max_ms: u64, grace_ms: u64) -> ReplicationLag {
         ReplicationLagConfig {
@@ -439,6 +440,24 @@ mod tests {
         ]));
         assert_eq!(result.verdict, Verdict::Pass, "{}", result.message);
         assert_eq!(result.figures["too_late_to_judge"], 1);
+    }
+
+    #[test]
+    fn a_marker_cut_off_when_traffic_stopped_is_not_a_failure_even_if_the_history_runs_on() {
+        // Traffic stops at 1.5 s; a slow request and the final reads end at 5 s.
+        let result = invariant(1_000, 0).check(&history(vec![
+            lag("a", "us-east", "eu-west", ms(1_000), Some(ms(1_050))),
+            lag("b", "us-east", "eu-west", ms(1_500), None),
+            op(1, "us-east", "put", Outcome::Ok, ms(1_400), ms(5_000)),
+        ]));
+        assert_eq!(result.verdict, Verdict::Pass, "{}", result.message);
+        assert_eq!(result.figures["too_late_to_judge"], 1);
+        // Written long before traffic stopped and never seen: a failure.
+        let result = invariant(1_000, 0).check(&history(vec![
+            lag("b", "us-east", "eu-west", ms(1_500), None),
+            op(1, "us-east", "put", Outcome::Ok, ms(4_000), ms(5_000)),
+        ]));
+        assert_eq!(result.verdict, Verdict::Fail, "{}", result.message);
     }
 
     #[test]

@@ -136,6 +136,22 @@ pub fn history_end_ns(history: &History) -> u64 {
         .unwrap_or(0)
 }
 
+/// When the drill's traffic stopped: the last invocation of a workload
+/// operation or the last probe marker written (final reads, and requests still
+/// draining, come after it). Falls back to the end of the history.
+pub fn traffic_end_ns(history: &History) -> u64 {
+    history
+        .records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Op(op) if op.op != super::FINAL_READ_OP => Some(op.start_ns),
+            Record::Lag(lag) => Some(lag.written_ns),
+            _ => None,
+        })
+        .max()
+        .unwrap_or_else(|| history_end_ns(history))
+}
+
 /// When the last fault was healed, if every fault was (`None` if a fault never
 /// healed or there were no faults).
 pub fn last_heal_ns(windows: &[FaultWindow]) -> Option<u64> {

@@ -30,7 +30,7 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
     let _ = writeln!(out, "faultline report: {}", input.name);
     let _ = writeln!(
         out,
-        "  seed {} · started {} · {}s recorded · regions {}",
+        "  seed {} · started {} · {:.3}s recorded · regions {}",
         input.seed,
         history.run.started_at,
         ms(history_end_ns(history)) / 1_000.0,

@@ -17,8 +17,9 @@ use faultline_suites::{
 };
 
 const BLAST_RADIUS: &str = "blast_radius(success_rate 0.99, p99 1s)";
-/// How reports label the ramp's window (by the fault it starts with).
-const RAMP: &str = "step 0 degrade into=us-east";
+/// How reports label the ramp's window: by its step (then the fault it
+/// starts with, `degrade into=us-east latency=0s …`).
+const RAMP: &str = "step 0 ";
 
 fn report_dir(variant: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
