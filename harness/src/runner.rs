@@ -464,7 +464,7 @@ async fn drive(
                 progress.finish();
                 return Err(DrillError::Cancelled);
             }
-            () = tokio::time::sleep_until(wake) => {
+            () = sleep_precisely(wake) => {
                 if hard_end < next_at.unwrap_or(end) && Instant::now() >= hard_end {
                     stopped_early = Some(format!("the maximum duration ({:?}) was reached", scenario.max_duration));
                     break;
@@ -583,6 +583,19 @@ async fn apply_at(
     record.planned_ns = recorder.ns_at(planned);
     recorder.push(Record::Fault(record));
     Ok(())
+}
+
+/// Sleeps until `at` with better than the timer wheel's 1 ms granularity:
+/// the timer wakes us a millisecond early and the rest is spent yielding, a
+/// bounded cost paid once per schedule entry.
+async fn sleep_precisely(at: Instant) {
+    let early = Duration::from_millis(1);
+    if let Some(before) = at.checked_sub(early) {
+        tokio::time::sleep_until(before).await;
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Whether a stop condition holds over its trailing window; the reason if so.
