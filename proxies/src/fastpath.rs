@@ -1,13 +1,13 @@
-//! The zero-fault path: copy bytes with the least work the OS allows, and
-//! hold a buffer only while data is in flight, so an idle connection costs no
-//! buffer at all.
+//! The zero-fault copy: the fast path's fallback when `splice(2)` is off,
+//! refused, or out of pipes (see [`crate::splice`]). A buffer is held only
+//! while data is in flight, so an idle connection costs no buffer at all.
 
 use std::io;
 use std::sync::Mutex;
 
 use tokio::net::TcpStream;
 
-/// Size of one copy buffer.
+/// Default size of one copy buffer.
 pub const BUFFER_SIZE: usize = 64 * 1024;
 
 /// A bounded pool of copy buffers shared by a proxy's connections.
@@ -15,21 +15,28 @@ pub const BUFFER_SIZE: usize = 64 * 1024;
 pub struct BufferPool {
     free: Mutex<Vec<Box<[u8]>>>,
     keep: usize,
+    size: usize,
 }
 
 impl BufferPool {
-    /// A pool that keeps at most `keep` free buffers around.
+    /// A pool of [`BUFFER_SIZE`] buffers that keeps at most `keep` free ones around.
     pub fn new(keep: usize) -> Self {
+        Self::with_size(keep, BUFFER_SIZE)
+    }
+
+    /// A pool of `size`-byte buffers that keeps at most `keep` free ones around.
+    pub fn with_size(keep: usize, size: usize) -> Self {
         Self {
             free: Mutex::new(Vec::new()),
             keep,
+            size: size.max(1),
         }
     }
 
-    /// A buffer of [`BUFFER_SIZE`] bytes, reused when one is free.
+    /// A buffer of the pool's size, reused when one is free.
     pub fn take(&self) -> Box<[u8]> {
         let reused = self.free.lock().map(|mut free| free.pop()).unwrap_or(None);
-        reused.unwrap_or_else(|| vec![0u8; BUFFER_SIZE].into_boxed_slice())
+        reused.unwrap_or_else(|| vec![0u8; self.size].into_boxed_slice())
     }
 
     /// Returns a buffer; it is freed if the pool is full.

@@ -12,6 +12,7 @@
 //! - [`fault`]: the fault kinds, one file each; every stage is a pure
 //!   transform over timed chunks, handed its RNG and the time.
 //! - [`fastpath`]: the zero-fault copy and its bounded buffer pool.
+//! - [`splice`]: the zero-fault relay through pooled pipes with `splice(2)`.
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod link;
 pub mod pipeline;
 pub mod proxy;
 pub mod registry;
+pub mod splice;
 
 pub use fault::{Direction, Fault, FaultError, FaultKind, OnHeal};
 pub use proxy::{FaultGuard, Limits, Proxy, ProxyError, ProxyInfo, ProxySpec, StatsSnapshot};

@@ -6,15 +6,28 @@
 //! (the [`Pipeline`]), and back once nothing is held. The end of the stream
 //! (FIN) travels through the faults like data and is passed on as a half-close,
 //! so one direction may finish while the other goes on.
+//!
+//! The fast path relays bursts: when the source turns readable it takes a pipe
+//! from the proxy's pool and splices socket → pipe → socket (see [`splice`]),
+//! or copies through a pooled buffer when splice is off, refused or out of
+//! pipes, and gives the pipe back as soon as the source would block. A fault
+//! change is noticed between two bursts, or while the destination is full; any
+//! bytes already read off the source then go first into the new pipeline, so
+//! the switch loses, duplicates and reorders nothing.
+//!
+//! [`splice`]: crate::splice
 
 use std::collections::VecDeque;
-use std::io;
+use std::future::{poll_fn, Future};
+use std::io::{self, Read};
 use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -24,6 +37,11 @@ use crate::fastpath::{write_all, BUFFER_SIZE};
 use crate::fault::{Chunk, Control, Direction, FaultSet};
 use crate::pipeline::Pipeline;
 use crate::proxy::Shared;
+use crate::splice::{self, PooledPipe};
+
+pub mod timer;
+
+use timer::ReleaseTimer;
 
 /// How a link ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +74,139 @@ pub struct Link {
     pub cancel: CancellationToken,
 }
 
+/// Why the fast path handed control back to the link.
 enum Fast {
-    Changed,
+    /// The fault set changed. The bytes already read off the source but not
+    /// yet written (from a pipe or a buffer) come along, to go first through
+    /// the new faults.
+    Changed(Option<Bytes>),
+    /// The link is over.
     End(LinkEnd),
 }
 
+/// How much a burst copies before it takes it for a bulk stream and splices.
+const PROBE: usize = 16 * 1024;
+
+/// How a copy ended.
+enum Copied {
+    /// The burst is over: `None` to wait for the source again.
+    Done(Option<Fast>),
+    /// A full probe read: the source has a bulk stream to relay.
+    Bulk,
+}
+
+/// Smallest and largest read of the faulted path. Reads adapt between them:
+/// a bulk stream reads big chunks (few syscalls, no copy), a chatty one small
+/// ones (copied into exact-size chunks, so a held chunk pins no spare memory).
+const MIN_READ: usize = 16 * 1024;
+const MAX_READ: usize = 1024 * 1024;
+
 impl Link {
     /// Runs the link until the stream ends, a fault ends it, or it is cancelled.
-    pub async fn run(mut self) -> LinkEnd {
+    ///
+    /// The returned future is small (a few hundred bytes) while the link idles
+    /// on the fast path: the RNG is parked as its seed and position, and the
+    /// faulted path's state (pipeline, RNG, timers) is allocated only while a
+    /// fault set applies.
+    pub fn run(self) -> impl Future<Output = LinkEnd> + Send + 'static {
+        let Link {
+            direction,
+            src,
+            dst,
+            faults,
+            rng,
+            shared,
+            cancel,
+        } = self;
+        let splice = shared.limits.splice;
+        let mut state = LinkState {
+            direction,
+            src,
+            dst,
+            faults,
+            rng: ParkedRng::park(&rng),
+            shared,
+            cancel,
+            splice,
+        };
+        // An async block that borrows its capture, rather than an async fn
+        // taking `self`: an async fn would store its argument twice.
+        async move { state.run().await }
+    }
+}
+
+/// A [`ChaCha8Rng`] folded into its seed, stream and position (56 bytes
+/// rather than 320); unparking gives back the very same generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ParkedRng {
+    seed: [u8; 32],
+    stream: u64,
+    word_pos: u128,
+}
+
+impl ParkedRng {
+    fn park(rng: &ChaCha8Rng) -> Self {
+        Self {
+            seed: rng.get_seed(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos(),
+        }
+    }
+
+    fn unpark(&self) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::from_seed(self.seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos);
+        rng
+    }
+}
+
+/// A running link. Kept small: it lives as long as the connection.
+struct LinkState {
+    direction: Direction,
+    src: Arc<TcpStream>,
+    dst: Arc<TcpStream>,
+    faults: watch::Receiver<Arc<FaultSet>>,
+    rng: ParkedRng,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    /// False for good once the kernel refused splice(2) on these sockets.
+    splice: bool,
+}
+
+/// How a stretch on the faulted path ended.
+enum Faulted {
+    /// No fault applies and nothing is held: back to the fast path.
+    Idle,
+    /// The link is over.
+    End(LinkEnd),
+}
+
+impl LinkState {
+    async fn run(&mut self) -> LinkEnd {
+        let mut fast = self.faults.borrow_and_update().is_empty();
+        loop {
+            let in_flight = if fast {
+                match self.fast_path().await {
+                    Fast::End(end) => return end,
+                    Fast::Changed(rest) => rest,
+                }
+            } else {
+                None
+            };
+            // Boxed: an idle link carries none of the faulted path's state.
+            match Box::pin(self.faulted(in_flight)).await {
+                Faulted::End(end) => return end,
+                Faulted::Idle => fast = true,
+            }
+        }
+    }
+
+    /// The faulted path: the current fault set's pipeline, until the link
+    /// ends or no fault applies and nothing is held. `in_flight` holds bytes
+    /// the fast path had read but not written; they lead the stream.
+    async fn faulted(&mut self, in_flight: Option<Bytes>) -> Faulted {
+        let mut rng = self.rng.unpark();
         let mut pipeline = Pipeline::default();
         let mut out: VecDeque<Chunk> = VecDeque::new();
         let mut src_done = false;
@@ -71,72 +214,71 @@ impl Link {
             shared: self.shared.clone(),
             value: 0,
         };
+        let mut read_size = BUFFER_SIZE;
+        let now = Instant::now();
         let set = self.faults.borrow_and_update().clone();
-        if let Some(control) = pipeline.replace(&set, Instant::now(), &mut self.rng) {
-            return end_for(control);
+        if let Some(control) = pipeline.replace(&set, now, &mut rng) {
+            return Faulted::End(end_for(control));
+        }
+        if let Some(data) = in_flight.filter(|d| !d.is_empty()) {
+            pipeline.push(Chunk::data(data, now), &mut rng);
         }
         loop {
             if pipeline.is_idle() && !src_done {
-                match self.fast_path().await {
-                    Fast::End(end) => return end,
-                    Fast::Changed => {
-                        let set = self.faults.borrow_and_update().clone();
-                        if let Some(control) = pipeline.replace(&set, Instant::now(), &mut self.rng)
-                        {
-                            return end_for(control);
-                        }
-                        continue;
-                    }
-                }
+                // An idle pipeline is a fresh one (no stage, no toxicity roll
+                // kept), so it is dropped here and rebuilt on the next fault.
+                self.rng = ParkedRng::park(&rng);
+                return Faulted::Idle;
             }
-            let control = pipeline.advance(Instant::now(), &mut self.rng, &mut out);
+            let control = pipeline.advance(Instant::now(), &mut rng, &mut out);
             while let Some(chunk) = out.pop_front() {
                 if chunk.eof {
                     let _ = socket2::SockRef::from(&*self.dst).shutdown(Shutdown::Write);
-                    return LinkEnd::Finished;
+                    return Faulted::End(LinkEnd::Finished);
                 }
                 if let Err(end) = self.write(&chunk.data).await {
-                    return end;
+                    return Faulted::End(end);
                 }
             }
             if let Some(control) = control {
-                return end_for(control);
+                return Faulted::End(end_for(control));
             }
             held.set(pipeline.held());
             let can_read = !src_done && held.value < self.shared.limits.max_held_bytes;
             let deadline = pipeline.deadline();
             tokio::select! {
                 biased;
-                () = self.cancel.cancelled() => return LinkEnd::Cancelled,
+                () = self.cancel.cancelled() => return Faulted::End(LinkEnd::Cancelled),
                 changed = self.faults.changed() => {
                     if changed.is_err() {
-                        return LinkEnd::Cancelled;
+                        return Faulted::End(LinkEnd::Cancelled);
                     }
                     let set = self.faults.borrow_and_update().clone();
-                    if let Some(control) = pipeline.replace(&set, Instant::now(), &mut self.rng) {
-                        return end_for(control);
+                    if let Some(control) = pipeline.replace(&set, Instant::now(), &mut rng) {
+                        return Faulted::End(end_for(control));
                     }
                 }
                 ready = self.src.readable(), if can_read => {
                     if ready.is_err() {
-                        return LinkEnd::Reset;
+                        return Faulted::End(LinkEnd::Reset);
                     }
-                    let mut buf = BytesMut::with_capacity(BUFFER_SIZE);
-                    match self.src.try_read_buf(&mut buf) {
-                        Ok(0) => {
+                    match read_chunk(&self.src, &mut read_size) {
+                        Ok(None) => {
                             src_done = true;
-                            pipeline.push(Chunk::eof(Instant::now()), &mut self.rng);
+                            pipeline.push(Chunk::eof(Instant::now()), &mut rng);
                         }
-                        Ok(_) => pipeline.push(Chunk::data(buf.freeze(), Instant::now()), &mut self.rng),
+                        Ok(Some(data)) => pipeline.push(Chunk::data(data, Instant::now()), &mut rng),
                         Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(_) => return LinkEnd::Reset,
+                        Err(_) => return Faulted::End(LinkEnd::Reset),
                     }
                 }
-                () = sleep_until(deadline), if deadline.is_some() => {}
+                () = sleep_until(&self.shared.timer, deadline), if deadline.is_some() => {}
             }
         }
     }
 
+    /// The zero-fault path: relays bursts of readable data until the fault set
+    /// changes or the link ends.
     async fn fast_path(&mut self) -> Fast {
         loop {
             tokio::select! {
@@ -144,45 +286,200 @@ impl Link {
                 () = self.cancel.cancelled() => return Fast::End(LinkEnd::Cancelled),
                 changed = self.faults.changed() => {
                     return match changed {
-                        Ok(()) => Fast::Changed,
+                        Ok(()) => Fast::Changed(None),
                         Err(_) => Fast::End(LinkEnd::Cancelled),
                     };
                 }
-                ready = self.src.readable() => {
+                // Polled in place (no waiter stored in this future): an idle
+                // link is mostly this wait, and it is kept small.
+                ready = poll_fn(|cx| self.src.poll_read_ready(cx)) => {
                     if ready.is_err() {
                         return Fast::End(LinkEnd::Reset);
                     }
                 }
             }
-            let mut buf = self.shared.buffers.take();
-            let result = self.drain_readable(&mut buf).await;
-            self.shared.buffers.put(buf);
-            if let Some(fast) = result {
+            // The burst's state is boxed and its buffer or pipe is held only
+            // for the burst: an idle link holds none of them.
+            if let Some(fast) = Box::pin(self.burst()).await {
                 return fast;
             }
         }
     }
 
-    /// Copies until the source would block. `None` means "go back to waiting".
-    async fn drain_readable(&mut self, buf: &mut [u8]) -> Option<Fast> {
+    /// Relays what the source has until it would block (`None`). A burst
+    /// starts by copying: small messages (request/response traffic) cost a
+    /// read and a write, and a short read tells that the socket is drained
+    /// without a third call. A read that fills [`PROBE`] bytes marks a bulk
+    /// stream, which goes on through a pipe with splice(2) when it can.
+    async fn burst(&mut self) -> Option<Fast> {
+        let mut buf = self.shared.buffers.take();
+        let result = self.copy(&mut buf, self.splice).await;
+        self.shared.buffers.put(buf);
+        match result {
+            Copied::Done(fast) => fast,
+            Copied::Bulk => match self.shared.pipes.take() {
+                Some(pipe) => self.splice_burst(pipe).await,
+                None => {
+                    let mut buf = self.shared.buffers.take();
+                    let fast = match self.copy(&mut buf, false).await {
+                        Copied::Done(fast) => fast,
+                        Copied::Bulk => None,
+                    };
+                    self.shared.buffers.put(buf);
+                    fast
+                }
+            },
+        }
+    }
+
+    /// Copies through `buf`. With `probe`, reads at most [`PROBE`] bytes and
+    /// returns [`Copied::Bulk`] after the first read that fills them.
+    async fn copy(&mut self, buf: &mut [u8], probe: bool) -> Copied {
+        let limit = if probe {
+            PROBE.min(buf.len())
+        } else {
+            buf.len()
+        };
         loop {
-            match self.src.try_read(buf) {
-                Ok(0) => {
-                    let _ = socket2::SockRef::from(&*self.dst).shutdown(Shutdown::Write);
-                    return Some(Fast::End(LinkEnd::Finished));
-                }
-                Ok(n) => {
-                    if let Err(end) = self.write(&buf[..n]).await {
-                        return Some(Fast::End(end));
-                    }
-                    if self.faults.has_changed().unwrap_or(true) {
-                        return Some(Fast::Changed);
-                    }
-                }
+            let (n, drained) = match read_clearing(&self.src, &mut buf[..limit]) {
+                Ok((0, _)) => return Copied::Done(Some(self.finish())),
+                Ok(read) => read,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Copied::Done(None),
+                Err(_) => return Copied::Done(Some(Fast::End(LinkEnd::Reset))),
+            };
+            if let Some(fast) = self.write_fast(&buf[..n]).await {
+                return Copied::Done(Some(fast));
+            }
+            if let Some(fast) = self.between_bursts().await {
+                return Copied::Done(Some(fast));
+            }
+            if drained {
+                return Copied::Done(None);
+            }
+            if probe {
+                return Copied::Bulk;
+            }
+        }
+    }
+
+    /// Splices socket → pipe → socket until the source would block (`None`).
+    async fn splice_burst(&mut self, mut pipe: PooledPipe) -> Option<Fast> {
+        loop {
+            match pipe.fill_from(&self.src) {
+                Ok(0) => return Some(self.finish()),
+                Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(err) if splice::is_unsupported(&err) => {
+                    tracing::debug!(%err, "splice refused; copying instead");
+                    self.splice = false;
+                    return None;
+                }
+                Err(_) => return Some(Fast::End(LinkEnd::Reset)),
+            }
+            while !pipe.is_empty() {
+                match pipe.drain_into(&self.dst) {
+                    Ok(n) => self.count(n),
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        tokio::select! {
+                            biased;
+                            () = self.cancel.cancelled() => return Some(Fast::End(LinkEnd::Cancelled)),
+                            changed = self.faults.changed() => {
+                                if changed.is_err() {
+                                    return Some(Fast::End(LinkEnd::Cancelled));
+                                }
+                                // Leave now, with what the pipe holds, rather
+                                // than wait for a slow reader: the new faults
+                                // apply to these bytes too.
+                                return Some(match pipe.take_bytes() {
+                                    Ok(rest) => Fast::Changed(Some(rest)),
+                                    Err(_) => Fast::End(LinkEnd::Reset),
+                                });
+                            }
+                            ready = self.dst.writable() => {
+                                if ready.is_err() {
+                                    return Some(Fast::End(LinkEnd::Reset));
+                                }
+                            }
+                        }
+                    }
+                    Err(err) if splice::is_unsupported(&err) => {
+                        self.splice = false;
+                        let rest = match pipe.take_bytes() {
+                            Ok(rest) => rest,
+                            Err(_) => return Some(Fast::End(LinkEnd::Reset)),
+                        };
+                        if let Some(fast) = self.write_fast(&rest).await {
+                            return Some(fast);
+                        }
+                        return None;
+                    }
+                    Err(_) => return Some(Fast::End(LinkEnd::Reset)),
+                }
+            }
+            if let Some(fast) = self.between_bursts().await {
+                return Some(fast);
+            }
+        }
+    }
+
+    /// The chunk boundary of the fast path: a changed fault set or a cancel
+    /// is noticed here, and a link that always has data yields to its
+    /// neighbours once its cooperative budget is spent.
+    async fn between_bursts(&mut self) -> Option<Fast> {
+        if self.faults.has_changed().unwrap_or(true) {
+            return Some(Fast::Changed(None));
+        }
+        if self.cancel.is_cancelled() {
+            return Some(Fast::End(LinkEnd::Cancelled));
+        }
+        tokio::task::consume_budget().await;
+        None
+    }
+
+    /// Writes `data` on the fast path; on a fault change while the destination
+    /// is full, hands back what is left unwritten.
+    async fn write_fast(&mut self, mut data: &[u8]) -> Option<Fast> {
+        while !data.is_empty() {
+            match self.dst.try_write(data) {
+                Ok(0) => return Some(Fast::End(LinkEnd::Reset)),
+                Ok(n) => {
+                    self.count(n);
+                    data = &data[n..];
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    tokio::select! {
+                        biased;
+                        () = self.cancel.cancelled() => return Some(Fast::End(LinkEnd::Cancelled)),
+                        changed = self.faults.changed() => {
+                            if changed.is_err() {
+                                return Some(Fast::End(LinkEnd::Cancelled));
+                            }
+                            return Some(Fast::Changed(Some(Bytes::copy_from_slice(data))));
+                        }
+                        ready = self.dst.writable() => {
+                            if ready.is_err() {
+                                return Some(Fast::End(LinkEnd::Reset));
+                            }
+                        }
+                    }
+                }
                 Err(_) => return Some(Fast::End(LinkEnd::Reset)),
             }
         }
+        None
+    }
+
+    /// The source finished: pass the half-close on.
+    fn finish(&self) -> Fast {
+        let _ = socket2::SockRef::from(&*self.dst).shutdown(Shutdown::Write);
+        Fast::End(LinkEnd::Finished)
+    }
+
+    fn count(&self, n: usize) {
+        self.shared
+            .stats
+            .bytes(self.direction)
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     async fn write(&self, data: &[u8]) -> Result<(), LinkEnd> {
@@ -191,13 +488,67 @@ impl Link {
             () = self.cancel.cancelled() => Err(LinkEnd::Cancelled),
             written = write_all(&self.dst, data) => match written {
                 Ok(()) => {
-                    self.shared.stats.bytes(self.direction).fetch_add(data.len() as u64, Ordering::Relaxed);
+                    self.count(data.len());
                     Ok(())
                 }
                 Err(_) => Err(LinkEnd::Reset),
             },
         }
     }
+}
+
+/// Reads from `src` into `buf`; returns the count and whether the read was
+/// short. A short read means the socket's receive queue was emptied, so its
+/// read readiness is cleared then and there (as tokio's own `poll_read`
+/// does), saving the call that would only say `WouldBlock`. tokio clears
+/// readiness only if no new readiness event arrived meanwhile, so bytes that
+/// land during the read still wake the link.
+fn read_clearing(src: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+    let mut short = 0;
+    let read = src.try_io(Interest::READABLE, || {
+        let n = loop {
+            match (&*socket2::SockRef::from(src)).read(buf) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                read => break read?,
+            }
+        };
+        if n > 0 && n < buf.len() {
+            short = n;
+            // Reported as WouldBlock so that try_io clears the readiness.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match read {
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock && short > 0 => Ok((short, true)),
+        Err(err) => Err(err),
+        Ok(n) => Ok((n, false)),
+    }
+}
+
+/// One read of the faulted path. `Ok(None)` is the end of the stream.
+/// `size` adapts to the stream: doubled after a full read, halved after a
+/// read that used less than a quarter. A read that fills at least half of its
+/// buffer keeps it (no copy); a smaller one is copied into an exact-size chunk.
+fn read_chunk(src: &TcpStream, size: &mut usize) -> io::Result<Option<Bytes>> {
+    let mut buf = BytesMut::with_capacity(*size);
+    let n = src.try_read_buf(&mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let capacity = buf.capacity();
+    *size = if n >= capacity {
+        (*size * 2).min(MAX_READ)
+    } else if n * 4 < capacity {
+        (*size / 2).max(MIN_READ)
+    } else {
+        *size
+    };
+    Ok(Some(if n * 2 >= capacity {
+        buf.freeze()
+    } else {
+        Bytes::copy_from_slice(&buf)
+    }))
 }
 
 /// This link's share of the proxy's held-bytes gauge; given back on drop.
@@ -233,9 +584,198 @@ fn end_for(control: Control) -> LinkEnd {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+async fn sleep_until(timer: &ReleaseTimer, deadline: Option<Instant>) {
     match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => timer.sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rand::RngCore;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::fastpath::BufferPool;
+    use crate::fault::{ActiveFault, Fault, FaultKind, OnHeal};
+    use crate::proxy::{Limits, Stats};
+    use crate::splice::PipePool;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (client, server)
+    }
+
+    fn shared(limits: Limits) -> Arc<Shared> {
+        Arc::new(Shared {
+            buffers: BufferPool::with_size(limits.pooled_buffers, limits.buffer_size),
+            pipes: PipePool::new(limits.pipe_size, limits.max_pipes, limits.pooled_pipes),
+            timer: ReleaseTimer::new(limits.precise_timer),
+            limits,
+            stats: Stats::default(),
+        })
+    }
+
+    fn blackhole() -> Arc<FaultSet> {
+        Arc::new(FaultSet {
+            faults: vec![Arc::new(ActiveFault {
+                id: 1,
+                fault: Fault::new(
+                    Direction::Upstream,
+                    FaultKind::Blackhole {
+                        on_heal: OnHeal::DeliverNow,
+                    },
+                ),
+            })],
+        })
+    }
+
+    /// Yields until `done` holds (the event a test waits for), failing after 30 s.
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < give_up, "never happened: {what}");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[test]
+    fn a_parked_rng_unparks_into_the_same_sequence() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        rng.set_stream(5);
+        rng.next_u64();
+        let parked = ParkedRng::park(&rng);
+        let mut again = parked.unpark();
+        for _ in 0..100 {
+            assert_eq!(rng.next_u64(), again.next_u64());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_link_is_small() {
+        let (a, b) = pair().await;
+        let (_tx, rx) = watch::channel(Arc::new(FaultSet::default()));
+        let link = Link {
+            direction: Direction::Upstream,
+            src: Arc::new(a),
+            dst: Arc::new(b),
+            faults: rx,
+            rng: ChaCha8Rng::seed_from_u64(1),
+            shared: shared(Limits::default()),
+            cancel: CancellationToken::new(),
+        };
+        // Two of these per connection, plus the task and sockets, must stay
+        // under DESIGN.md's 4 KB of user memory per idle connection.
+        let size = std::mem::size_of_val(&link.run());
+        assert!(size <= 1024, "an idle link's future is {size} bytes");
+    }
+
+    /// The destination is full, so the link's pipe holds bytes it cannot
+    /// write; a blackhole then arrives. The piped bytes must go into the fault
+    /// (counted as held), come out in order on heal, and not one be lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bytes_in_a_pipe_when_a_fault_arrives_go_through_the_fault_in_order() {
+        const TOTAL: usize = 24 * 1024 * 1024;
+        const ROOM: usize = 64 * 1024;
+        let (mut client, proxy_in) = pair().await;
+        let (proxy_out, mut server) = pair().await;
+        // A deep source and a shallow destination: once the server stops
+        // reading, the link cannot empty a pipe, and never runs out of input.
+        for (stream, size) in [(&client, 4 << 20), (&proxy_in, 4 << 20)] {
+            let socket = socket2::SockRef::from(stream);
+            socket.set_send_buffer_size(size).unwrap();
+            socket.set_recv_buffer_size(size).unwrap();
+        }
+        socket2::SockRef::from(&proxy_out)
+            .set_send_buffer_size(16 * 1024)
+            .unwrap();
+        socket2::SockRef::from(&server)
+            .set_recv_buffer_size(16 * 1024)
+            .unwrap();
+        // Fill the destination before the link starts: its writes block.
+        let junk = vec![0xeeu8; ROOM];
+        let mut prefilled = 0;
+        loop {
+            match proxy_out.try_write(&junk) {
+                Ok(n) => prefilled += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => panic!("{err}"),
+            }
+        }
+        let mut data = vec![0u8; TOTAL];
+        ChaCha8Rng::seed_from_u64(3).fill_bytes(&mut data);
+        let data = Arc::new(data);
+        // Megabytes wait at the source before the link starts.
+        let mut sent = 0;
+        while let Ok(n) = client.try_write(&data[sent..sent + ROOM]) {
+            sent += n;
+        }
+        assert!(
+            sent >= 1 << 20,
+            "only {sent} bytes fit in the source's buffers"
+        );
+        let writer = {
+            let data = data.clone();
+            tokio::spawn(async move {
+                client.write_all(&data[sent..]).await.unwrap();
+                client.shutdown().await.unwrap();
+                client
+            })
+        };
+        let shared = shared(Limits::default());
+        let (faults, rx) = watch::channel(Arc::new(FaultSet::default()));
+        let link = Link {
+            direction: Direction::Upstream,
+            src: Arc::new(proxy_in),
+            dst: Arc::new(proxy_out),
+            faults: rx,
+            rng: ChaCha8Rng::seed_from_u64(1),
+            shared: shared.clone(),
+            cancel: CancellationToken::new(),
+        };
+        let running = tokio::spawn(link.run());
+        // Make room, a little at a time, until the link is past its first
+        // (copied) read and splices: from then on the server reads nothing,
+        // so the link ends up with bytes in a pipe it cannot empty.
+        let mut head = Vec::new();
+        let mut chunk = vec![0u8; ROOM];
+        while !(shared.pipes.live() == 1 && shared.pipes.free() == 0) {
+            assert!(head.len() < TOTAL / 2, "the link never took a pipe");
+            server.read_exact(&mut chunk).await.unwrap();
+            head.extend_from_slice(&chunk);
+        }
+        faults.send_replace(blackhole());
+        until("the blackhole holds bytes", || {
+            shared.stats.held.load(Ordering::Relaxed) > 0
+        })
+        .await;
+        until("the pipe is given back", || shared.pipes.free() == 1).await;
+        faults.send_replace(Arc::new(FaultSet::default()));
+        let mut got = head;
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(running.await.unwrap(), LinkEnd::Finished);
+        drop(writer.await.unwrap());
+        let got = &got[prefilled..];
+        assert_eq!(got.len(), TOTAL);
+        assert!(
+            got == &data[..],
+            "bytes lost, duplicated or reordered at the switch"
+        );
+        assert_eq!(
+            shared
+                .stats
+                .bytes(Direction::Upstream)
+                .load(Ordering::Relaxed),
+            TOTAL as u64
+        );
+        assert_eq!(shared.stats.held.load(Ordering::Relaxed), 0);
     }
 }

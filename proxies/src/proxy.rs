@@ -21,7 +21,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::fastpath::BufferPool;
 use crate::fault::{ActiveFault, Direction, Fault, FaultError, FaultKind, FaultSet, OnHeal};
+use crate::link::timer::ReleaseTimer;
 use crate::link::{Link, LinkEnd};
+use crate::splice::PipePool;
 
 /// Bounds that keep one proxy's resources finite.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +34,23 @@ pub struct Limits {
     pub max_held_bytes: usize,
     /// Free copy buffers kept for reuse.
     pub pooled_buffers: usize,
+    /// Size of a copy buffer (the fast path's fallback).
+    pub buffer_size: usize,
+    /// Relay zero-fault bytes with `splice(2)` through pooled pipes; false
+    /// copies through pooled buffers instead.
+    pub splice: bool,
+    /// Capacity asked for each pipe (`F_SETPIPE_SZ`); the kernel's default
+    /// (64 KiB) is used when it refuses.
+    pub pipe_size: usize,
+    /// Pipes alive at once, in use or free; a link that finds none copies
+    /// through a buffer. Pipe capacity counts against the user's
+    /// `pipe-user-pages-soft` (64 MiB by default).
+    pub max_pipes: usize,
+    /// Free pipes kept for reuse.
+    pub pooled_pipes: usize,
+    /// Release faulted chunks with sub-millisecond precision (a timer thread
+    /// for the last 1.5 ms before each release); false uses tokio's 1 ms timer.
+    pub precise_timer: bool,
 }
 
 impl Default for Limits {
@@ -40,6 +59,12 @@ impl Default for Limits {
             max_connections: 16_384,
             max_held_bytes: 8 * 1024 * 1024,
             pooled_buffers: 64,
+            buffer_size: crate::fastpath::BUFFER_SIZE,
+            splice: true,
+            pipe_size: crate::splice::DEFAULT_PIPE_SIZE,
+            max_pipes: 32,
+            pooled_pipes: 16,
+            precise_timer: true,
         }
     }
 }
@@ -118,6 +143,10 @@ pub struct StatsSnapshot {
 pub struct Shared {
     /// Copy buffers for the fast path.
     pub buffers: BufferPool,
+    /// Pipes for the fast path's splice relay.
+    pub pipes: PipePool,
+    /// The release timer of faulted links.
+    pub timer: ReleaseTimer,
     /// Limits.
     pub limits: Limits,
     /// Counters.
@@ -206,7 +235,9 @@ impl Proxy {
                 upstream_faults: watch::Sender::new(Arc::default()),
                 downstream_faults: watch::Sender::new(Arc::default()),
                 shared: Arc::new(Shared {
-                    buffers: BufferPool::new(limits.pooled_buffers),
+                    buffers: BufferPool::with_size(limits.pooled_buffers, limits.buffer_size),
+                    pipes: PipePool::new(limits.pipe_size, limits.max_pipes, limits.pooled_pipes),
+                    timer: ReleaseTimer::new(limits.precise_timer),
                     limits,
                     stats: Stats::default(),
                 }),
@@ -548,8 +579,12 @@ impl Proxy {
 
     async fn serve_connection(&self, id: u64, client: TcpStream, cancel: CancellationToken) {
         let _ = client.set_nodelay(true);
-        let mut admission_rng = self.link_rng(id, 2);
-        match self.admit(&mut admission_rng, &cancel).await {
+        // Scoped so the RNG (320 bytes) is not kept for the connection's life.
+        let admission = {
+            let mut admission_rng = self.link_rng(id, 2);
+            self.admit(&mut admission_rng, &cancel).await
+        };
+        match admission {
             Admission::Connect => {}
             Admission::Reset => return reset(&client),
             Admission::Cancelled => return,

@@ -116,7 +116,7 @@ pub fn propagation(
             .spawn(move || ping_pong(addr, &stop))?
     };
     let mut additions = Vec::with_capacity(iterations);
-    let settle = |d: Duration| runtime.block_on(tokio::time::sleep(d));
+    let settle = |d: Duration| runtime.block_on(async move { tokio::time::sleep(d).await });
     settle(Duration::from_millis(20));
     for _ in 0..iterations {
         let at = Instant::now();

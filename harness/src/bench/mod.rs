@@ -58,7 +58,97 @@ pub struct BenchOptions {
     pub splice: bool,
     /// Held-bytes bound of the proxy used for the raised-bound latency bulk load.
     pub raised_held_bytes: usize,
+    /// Measurement groups to run (see [`GROUPS`]); empty runs them all.
+    pub only: Vec<String>,
+    /// Extra faultline columns with other data-path settings (experiments).
+    pub variants: Vec<Variant>,
 }
+
+/// A faultline proxy with other data-path settings, measured as an extra
+/// column: `NAME:KEY=VALUE,…` with keys `splice` (on/off), `pipe` and
+/// `buffer` (sizes, `k`/`m` suffixes allowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// Column name.
+    pub name: String,
+    /// Splice on or off.
+    pub splice: Option<bool>,
+    /// Pipe size in bytes.
+    pub pipe_size: Option<usize>,
+    /// Copy buffer size in bytes.
+    pub buffer_size: Option<usize>,
+}
+
+impl Variant {
+    /// Parses `NAME:KEY=VALUE,…`.
+    ///
+    /// # Errors
+    /// A message naming the part that does not parse.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (name, settings) = text.split_once(':').unwrap_or((text, ""));
+        if name.is_empty() {
+            return Err(format!("{text:?}: a variant needs a name"));
+        }
+        let mut variant = Variant {
+            name: name.to_owned(),
+            splice: None,
+            pipe_size: None,
+            buffer_size: None,
+        };
+        for setting in settings.split(',').filter(|s| !s.is_empty()) {
+            let (key, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("{setting:?}: expected KEY=VALUE"))?;
+            match key {
+                "splice" => {
+                    variant.splice = Some(match value {
+                        "on" | "true" => true,
+                        "off" | "false" => false,
+                        _ => return Err(format!("{setting:?}: splice is on or off")),
+                    });
+                }
+                "pipe" => variant.pipe_size = Some(size(value)?),
+                "buffer" => variant.buffer_size = Some(size(value)?),
+                _ => return Err(format!("{setting:?}: keys are splice, pipe, buffer")),
+            }
+        }
+        Ok(variant)
+    }
+
+    fn limits(&self, base: Limits) -> Limits {
+        Limits {
+            splice: self.splice.unwrap_or(base.splice),
+            pipe_size: self.pipe_size.unwrap_or(base.pipe_size),
+            buffer_size: self.buffer_size.unwrap_or(base.buffer_size),
+            ..base
+        }
+    }
+}
+
+fn size(text: &str) -> Result<usize, String> {
+    let lower = text.to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix('m') {
+        Some(d) => (d, 1 << 20),
+        None => match lower.strip_suffix('k') {
+            Some(d) => (d, 1 << 10),
+            None => (lower.as_str(), 1),
+        },
+    };
+    digits
+        .parse::<usize>()
+        .map(|n| n * unit)
+        .map_err(|_| format!("{text:?} is not a size"))
+}
+
+/// The measurement groups, in the order a pass runs them.
+pub const GROUPS: [&str; 6] = [
+    "idle",
+    "throughput",
+    "rtt",
+    "connect",
+    "faults",
+    "concurrent",
+];
 
 impl Default for BenchOptions {
     fn default() -> Self {
@@ -71,6 +161,8 @@ impl Default for BenchOptions {
             proxy_threads: 2,
             splice: true,
             raised_held_bytes: 256 * 1024 * 1024,
+            only: Vec::new(),
+            variants: Vec::new(),
         }
     }
 }
@@ -132,13 +224,13 @@ impl Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// A runtime, the server or a proxy could not start.
-    #[error("cannot set up the benchmark: {0}")]
+    #[error("cannot set up the benchmark")]
     Setup(#[source] io::Error),
     /// faultline's proxy could not start.
-    #[error("cannot start faultline's proxy: {0}")]
+    #[error("cannot start faultline's proxy")]
     Proxy(#[from] faultline_proxies::ProxyError),
     /// A peer proxy could not start.
-    #[error("cannot start peer {name}: {source}")]
+    #[error("cannot start peer {name}")]
     Peer {
         /// The peer's name.
         name: String,
@@ -147,7 +239,7 @@ pub enum BenchError {
         source: io::Error,
     },
     /// A load failed.
-    #[error("{what} failed against {target}: {source}")]
+    #[error("{what} failed against {target}")]
     Load {
         /// The load.
         what: &'static str,
@@ -164,6 +256,9 @@ pub enum BenchError {
 
 const MAX_BYTES: u64 = 64 << 30;
 
+/// Descriptors kept free for everything but the loads' connections.
+const FD_RESERVE: usize = 1500;
+
 struct Bench {
     options: BenchOptions,
     plan: Plan,
@@ -175,6 +270,7 @@ struct Bench {
     faultline: Proxy,
     coarse_timer: Proxy,
     raised: Proxy,
+    variants: Vec<Proxy>,
     samples: Vec<Sample>,
     run: usize,
     notes: Vec<String>,
@@ -187,15 +283,34 @@ struct Bench {
 /// A [`BenchError`] when something cannot start or a load fails outright;
 /// partial failures (connections refused under load) are counted in the report.
 pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchReport, BenchError> {
-    let plan = Plan::new(options);
+    let mut plan = Plan::new(options);
     let mut notes = Vec::new();
-    let want_fds = (plan.concurrent as u64) * 4 + (plan.idle as u64) * 8 + 4096;
-    match probe::raise_nofile(want_fds) {
-        Ok(limit) if limit < want_fds => notes.push(format!(
-            "descriptor limit {limit} is below the {want_fds} the loads need; some connections will fail"
-        )),
-        Ok(_) => {}
-        Err(err) => notes.push(format!("cannot read the descriptor limit: {err}")),
+    // Descriptors in this process per connection: client and server, plus
+    // two more when faultline (in this process) is in between.
+    // One more idle sample than runs: the first is a warm-up.
+    let runs = options.runs.max(1) + 1;
+    let idle_fds = runs * (2 + 4 * (1 + options.variants.len()) + 2 * options.peers.len());
+    let want = (plan.concurrent * 4).max(plan.idle * idle_fds) + FD_RESERVE;
+    let limit = match probe::raise_nofile(want as u64) {
+        Ok(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+        Err(err) => {
+            notes.push(format!("cannot read the descriptor limit: {err}"));
+            1024
+        }
+    };
+    if limit < want {
+        let budget = limit.saturating_sub(FD_RESERVE);
+        let concurrent = plan.concurrent.min(budget / 4);
+        let idle = plan.idle.min(budget / idle_fds);
+        notes.push(format!(
+            "RLIMIT_NOFILE is {limit} and cannot be raised to the {want} the loads need \
+             (raising the hard limit takes CAP_SYS_RESOURCE); concurrent connections \
+             cut from {} to {concurrent} (4 descriptors each here: client, proxy × 2, \
+             server), idle connections per sample from {} to {idle}",
+            plan.concurrent, plan.idle
+        ));
+        plan.concurrent = concurrent;
+        plan.idle = idle;
     }
     let runtime = |name: &str, threads: usize| {
         tokio::runtime::Builder::new_multi_thread()
@@ -241,6 +356,7 @@ pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchRepo
             ..limits
         },
     )?;
+    let mut variants = Vec::new();
     let mut targets = vec![
         ("direct".to_owned(), Target::Direct(server)),
         (
@@ -248,6 +364,11 @@ pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchRepo
             Target::Faultline(listen_of(&faultline)?),
         ),
     ];
+    for variant in &options.variants {
+        let proxy = start_proxy(&variant.name, variant.limits(limits))?;
+        targets.push((variant.name.clone(), Target::Faultline(listen_of(&proxy)?)));
+        variants.push(proxy);
+    }
     for spec in &options.peers {
         let peer = client
             .block_on(PeerProcess::start(spec, server))
@@ -267,10 +388,23 @@ pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchRepo
         faultline,
         coarse_timer,
         raised,
+        variants,
         samples: Vec::new(),
         run: 0,
         notes,
     };
+    if bench.wants("idle") {
+        // Every pass's idle sample first, each over fresh memory: the
+        // connections of all of them stay open until the last is measured,
+        // so no sample lands in memory an earlier load freed (the allocator
+        // keeps freed memory resident, and RSS would not grow).
+        let mut held = Vec::new();
+        bench.warm_up(&mut held);
+        for run in 0..options.runs.max(1) {
+            bench.run = run;
+            bench.idle_memory(&mut held)?;
+        }
+    }
     for run in 0..options.runs.max(1) {
         bench.run = run;
         bench.pass()?;
@@ -288,6 +422,9 @@ pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchRepo
         bench.faultline.shutdown().await;
         bench.coarse_timer.shutdown().await;
         bench.raised.shutdown().await;
+        for proxy in &bench.variants {
+            proxy.shutdown().await;
+        }
     });
     Ok(report)
 }
@@ -312,17 +449,30 @@ impl Bench {
         }
     }
 
+    fn wants(&self, group: &str) -> bool {
+        self.options.only.is_empty() || self.options.only.iter().any(|g| g == group)
+    }
+
     fn pass(&mut self) -> Result<(), BenchError> {
-        self.idle_memory()?;
-        for streams in [1usize, 8] {
-            for _ in 0..self.options.repetitions.max(1) {
-                self.throughput(streams)?;
+        if self.wants("throughput") {
+            for streams in [1usize, 8] {
+                for _ in 0..self.options.repetitions.max(1) {
+                    self.throughput(streams)?;
+                }
             }
         }
-        self.round_trips()?;
-        self.connect_rate()?;
-        self.latency_faults()?;
-        self.concurrent()?;
+        if self.wants("rtt") {
+            self.round_trips()?;
+        }
+        if self.wants("connect") {
+            self.connect_rate()?;
+        }
+        if self.wants("faults") {
+            self.latency_faults()?;
+        }
+        if self.wants("concurrent") {
+            self.concurrent()?;
+        }
         Ok(())
     }
 
@@ -335,14 +485,31 @@ impl Bench {
         }
     }
 
-    /// RSS growth per idle connection. Connections of every target stay open
-    /// until all are measured, so no target's growth is hidden by memory a
-    /// previous one freed.
-    fn idle_memory(&mut self) -> Result<(), BenchError> {
+    /// A sample's worth of connections through every target, kept open and
+    /// not measured: the first connections allocate one-time structures
+    /// (runtime tables, allocator state) that would otherwise land in a sample.
+    fn warm_up(&mut self, held: &mut Vec<Vec<tokio::net::TcpStream>>) {
+        let n = self.plan.idle;
+        for (_, target) in &self.targets {
+            let (open, _) = self.client.block_on(load::open_echo_connections(
+                target.addr(),
+                n,
+                64,
+                self.plan.cap,
+            ));
+            held.push(open);
+        }
+    }
+
+    /// Memory growth per idle connection. The connections are pushed onto
+    /// `held`, to stay open until every sample is taken.
+    fn idle_memory(
+        &mut self,
+        held: &mut Vec<Vec<tokio::net::TcpStream>>,
+    ) -> Result<(), BenchError> {
         self.check()?;
         let n = self.plan.idle;
         let cap = self.plan.cap;
-        let mut held = Vec::new();
         let mut direct_growth = 0.0;
         let mut results = Vec::new();
         for (name, target) in &self.targets {
@@ -364,7 +531,6 @@ impl Bench {
             results.push((name.clone(), per_connection / 1000.0, failed));
             held.push(open);
         }
-        drop(held);
         for (name, kb, failed) in results {
             self.record("idle_kb", &name, kb);
             if failed > 0 {
@@ -468,10 +634,17 @@ impl Bench {
     fn latency_faults(&mut self) -> Result<(), BenchError> {
         self.check()?;
         let plan = self.plan;
-        for (proxy, suffix) in [(&self.faultline, ""), (&self.coarse_timer, "_tokio_timer")] {
-            let (errors, negative) =
-                faults::latency_accuracy(proxy, plan.accuracy_delay, plan.accuracy_count, plan.cap)
-                    .map_err(Self::load_error("latency accuracy", "faultline"))?;
+        for (proxy, suffix) in [
+            (self.faultline.clone(), ""),
+            (self.coarse_timer.clone(), "_tokio_timer"),
+        ] {
+            let (errors, negative) = faults::latency_accuracy(
+                &proxy,
+                plan.accuracy_delay,
+                plan.accuracy_count,
+                plan.cap,
+            )
+            .map_err(Self::load_error("latency accuracy", "faultline"))?;
             let p50 = errors.value_at_quantile(0.5) as f64 / 1e6;
             let p99 = errors.value_at_quantile(0.99) as f64 / 1e6;
             self.record(&format!("latency_error_p50{suffix}"), "faultline", p50);
@@ -510,13 +683,17 @@ impl Bench {
             self.record("propagation_max", "faultline", hist.max() as f64 / 1e6);
         }
         for (proxy, metric) in [
-            (&self.faultline, "latency_bulk"),
-            (&self.raised, "latency_bulk_raised"),
+            (self.faultline.clone(), "latency_bulk"),
+            (self.raised.clone(), "latency_bulk_raised"),
         ] {
             self.check()?;
-            let result =
-                faults::bulk_under_latency(proxy, plan.bulk_latency, plan.bulk_duration, MAX_BYTES)
-                    .map_err(Self::load_error("bulk under latency", "faultline"))?;
+            let result = faults::bulk_under_latency(
+                &proxy,
+                plan.bulk_latency,
+                plan.bulk_duration,
+                MAX_BYTES,
+            )
+            .map_err(Self::load_error("bulk under latency", "faultline"))?;
             let gbit = result.sink_gbit_per_s();
             self.record(metric, "faultline", gbit);
         }
@@ -537,6 +714,7 @@ impl Bench {
             results.push((name.clone(), ok as f64, started.elapsed()));
         }
         for (name, ok, elapsed) in results {
+            self.record("concurrent_attempted", &name, n as f64);
             self.record("concurrent_ok", &name, ok);
             self.record("concurrent_secs", &name, elapsed.as_secs_f64());
         }

@@ -328,25 +328,6 @@ impl BenchReport {
                     }
                 }
             }
-            for column in &self.columns {
-                if self
-                    .samples
-                    .iter()
-                    .any(|s| s.run == run && s.metric == "concurrent_ok" && s.target == *column)
-                {
-                    let attempted = if self.options.quick {
-                        self.options.concurrent.min(300)
-                    } else {
-                        self.options.concurrent
-                    };
-                    derived.push(Sample::new(
-                        run,
-                        "concurrent_attempted",
-                        column,
-                        attempted as f64,
-                    ));
-                }
-            }
         }
         self.samples.extend(derived);
     }

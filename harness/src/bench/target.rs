@@ -75,12 +75,20 @@ impl PeerProcess {
     pub async fn start(spec: &PeerSpec, upstream: SocketAddr) -> io::Result<Self> {
         let listen = free_port()?;
         let command = spec.render(listen, upstream);
+        // The peer's output goes to a file (a pipe nobody reads could fill
+        // and stall it); its tail explains a peer that never listens.
+        let log_path = std::env::temp_dir().join(format!(
+            "faultline-bench-{}-{}.log",
+            spec.name,
+            listen.port()
+        ));
+        let log = std::fs::File::create(&log_path)?;
         let child = Command::new("sh")
             .arg("-c")
             .arg(&command)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
             .process_group(0)
             .spawn()?;
         let peer = Self { child, listen };
@@ -90,9 +98,16 @@ impl PeerProcess {
                 return Ok(peer);
             }
             if Instant::now() > give_up {
+                let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = output.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("peer {} never listened on {listen}: {command}", spec.name),
+                    format!(
+                        "it never listened on {listen} within 10 s; command: {command}; its output ({}): {}",
+                        log_path.display(),
+                        tail.join(" | ")
+                    ),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

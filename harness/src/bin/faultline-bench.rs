@@ -37,6 +37,15 @@ struct Args {
     /// Held-bytes bound (MiB) of the proxy for the raised-bound latency load.
     #[arg(long, default_value_t = 256)]
     raised_held_mib: usize,
+    /// Run only these measurement groups (idle, throughput, rtt, connect,
+    /// faults, concurrent); repeatable; all by default.
+    #[arg(long, value_name = "GROUP", value_parser = clap::builder::PossibleValuesParser::new(bench::GROUPS))]
+    only: Vec<String>,
+    /// An extra faultline column with other data-path settings, for
+    /// experiments: `NAME:KEY=VALUE,…`, keys `splice` (on/off), `pipe` and
+    /// `buffer` (sizes, e.g. `256k`). Repeatable.
+    #[arg(long, value_name = "NAME:SETTINGS", value_parser = bench::Variant::parse)]
+    variant: Vec<bench::Variant>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -59,6 +68,8 @@ fn main() -> ExitCode {
         proxy_threads: args.proxy_threads.max(1),
         splice: !args.no_splice,
         raised_held_bytes: args.raised_held_mib.max(1) << 20,
+        only: args.only,
+        variants: args.variant,
     };
     let stop = CancellationToken::new();
     watch_signals(stop.clone());
@@ -89,14 +100,18 @@ fn watch_signals(stop: CancellationToken) {
     let _ = std::thread::Builder::new()
         .name("fl-bench-signals".into())
         .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async {
                 use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut int), Ok(mut term)) =
-                    (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-                else {
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
                     return;
                 };
                 tokio::select! {

@@ -311,3 +311,150 @@ proptest! {
         prop_assert!(sent == got, "echoed bytes differ from the bytes sent");
     }
 }
+
+/// A proxy with `limits`, for the fast-path variants (splice, copy, no pipes left).
+async fn proxy_with(
+    upstream: std::net::SocketAddr,
+    limits: faultline_proxies::Limits,
+) -> (Proxy, tokio_util::sync::CancellationToken) {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let spec = faultline_proxies::ProxySpec {
+        name: "switch".into(),
+        listen: "127.0.0.1:0".into(),
+        upstream: upstream.to_string(),
+        enabled: true,
+    };
+    let proxy = Proxy::start(spec, 11, limits, &stop).await.unwrap();
+    (proxy, stop)
+}
+
+/// Streams `total` bytes each way through a proxy with `limits` while a fault
+/// goes on and off every `every` bytes of progress, alternately on the two
+/// directions: each direction keeps switching between the zero-fault fast
+/// path (bulk writes, so splice(2) when enabled) and the faulted path in the
+/// middle of large writes. Every byte is checked at both ends.
+async fn toggle_mid_stream(limits: faultline_proxies::Limits, total: u64, every: u64) {
+    let up_pattern = block(21);
+    let down_pattern = block(22);
+    let progress = Arc::new(AtomicU64::new(0));
+    let notify = Arc::new(Notify::new());
+    let (server_addr, server) = bulk_server(
+        total,
+        down_pattern.clone(),
+        up_pattern.clone(),
+        progress.clone(),
+        notify.clone(),
+    )
+    .await;
+    let (proxy, _stop) = proxy_with(server_addr, limits).await;
+    let client = TcpStream::connect(proxy.listen_addr().unwrap())
+        .await
+        .unwrap();
+    let (r, w) = client.into_split();
+    let sender = tokio::spawn(send(w, up_pattern, total));
+    let receiver = tokio::spawn(receive(r, down_pattern, progress.clone(), notify.clone()));
+    let done = Arc::new(AtomicBool::new(false));
+    let toggler = {
+        let (proxy, done, progress, notify) = (
+            proxy.clone(),
+            done.clone(),
+            progress.clone(),
+            notify.clone(),
+        );
+        tokio::spawn(async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            let mut next = every;
+            let mut toggles = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                if progress.load(Ordering::Relaxed) >= next {
+                    next += every;
+                    toggles += 1;
+                    let direction = if toggles % 4 < 2 {
+                        Direction::Upstream
+                    } else {
+                        Direction::Downstream
+                    };
+                    if toggles % 2 == 1 {
+                        // Faults that always let bytes through, so progress goes on.
+                        let kind = match rng.gen_range(0..4) {
+                            0 => FaultKind::Latency {
+                                latency: Duration::from_micros(rng.gen_range(0..1500)),
+                                jitter: Duration::from_micros(rng.gen_range(0..500)),
+                            },
+                            1 => FaultKind::Slicer {
+                                average_size: rng.gen_range(1000..40_000),
+                                size_variation: 500,
+                                delay: Duration::ZERO,
+                            },
+                            2 => FaultKind::Bandwidth {
+                                rate_kb: rng.gen_range(200_000..2_000_000),
+                            },
+                            _ => FaultKind::Loss {
+                                probability: 0.02,
+                                correlation: 0.2,
+                                rto: Duration::from_millis(1),
+                            },
+                        };
+                        proxy
+                            .add_fault(Fault::new(direction, kind).named("toggled"))
+                            .unwrap();
+                    } else {
+                        proxy.remove_fault("toggled").unwrap();
+                    }
+                } else {
+                    notify.notified().await;
+                }
+            }
+            toggles
+        })
+    };
+    sender.await.unwrap();
+    let down_received = receiver.await.unwrap();
+    let up_received = server.await.unwrap();
+    done.store(true, Ordering::Relaxed);
+    notify.notify_one();
+    let toggles = toggler.await.unwrap();
+    assert_eq!(up_received, total);
+    assert_eq!(down_received, total);
+    assert!(
+        toggles >= total / every,
+        "only {toggles} toggles during the transfer"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats.bytes_upstream, total);
+    assert_eq!(stats.bytes_downstream, total);
+    assert_eq!(stats.bytes_held, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggling_faults_mid_stream_keeps_the_splice_fast_path_exact() {
+    toggle_mid_stream(faultline_proxies::Limits::default(), 64_000_000, 300_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggling_faults_mid_stream_keeps_the_copy_fast_path_exact() {
+    let limits = faultline_proxies::Limits {
+        splice: false,
+        ..Default::default()
+    };
+    toggle_mid_stream(limits, 32_000_000, 300_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggling_faults_mid_stream_stays_exact_when_the_pipe_pool_is_empty() {
+    let limits = faultline_proxies::Limits {
+        max_pipes: 0,
+        ..Default::default()
+    };
+    toggle_mid_stream(limits, 32_000_000, 300_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggling_faults_mid_stream_stays_exact_with_small_pipes() {
+    // 4 KiB pipes (the smallest the kernel makes): many pipe fills per burst.
+    let limits = faultline_proxies::Limits {
+        pipe_size: 4096,
+        ..Default::default()
+    };
+    toggle_mid_stream(limits, 16_000_000, 100_000).await;
+}
