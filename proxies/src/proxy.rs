@@ -185,6 +185,10 @@ struct State {
     /// The current accept loop; awaited when listening stops so the listener
     /// is closed by the time `set_enabled(false)` returns.
     accept_task: Option<tokio::task::JoinHandle<()>>,
+    /// While disabled: a bound, non-listening socket on the port the proxy
+    /// listened on, so nothing else takes the port (connects to it are still
+    /// refused) and enabling binds the same port again.
+    reserved: Option<socket2::Socket>,
     faults: Vec<Arc<ActiveFault>>,
     next_fault_id: u64,
 }
@@ -229,6 +233,7 @@ impl Proxy {
                     bound: None,
                     generation: root.child_token(),
                     accept_task: None,
+                    reserved: None,
                     faults: Vec::new(),
                     next_fault_id: 1,
                 }),
@@ -326,7 +331,28 @@ impl Proxy {
         state.generation = generation;
         state.bound = Some(bound);
         state.accept_task = Some(task);
+        state.reserved = None;
         Ok(())
+    }
+
+    /// Keeps `address` bound (SO_REUSEADDR, not listening) while disabled.
+    fn reserve(&self, address: SocketAddr) {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(address),
+            socket2::Type::STREAM,
+            None,
+        );
+        let reserved = socket.and_then(|socket| {
+            socket.set_reuse_address(true)?;
+            socket.bind(&address.into())?;
+            Ok(socket)
+        });
+        let mut state = self.state();
+        // A proxy asked for port 0 keeps the port it got, as Toxiproxy's does.
+        if address.port() != 0 && state.spec.listen.ends_with(":0") {
+            state.spec.listen = address.to_string();
+        }
+        state.reserved = reserved.ok();
     }
 
     /// Closes the listener and every connection it accepted.
@@ -357,7 +383,13 @@ impl Proxy {
                     return Err(err);
                 }
             }
-            (true, false) => self.stop_listening().await,
+            (true, false) => {
+                let bound = self.listen_addr();
+                self.stop_listening().await;
+                if let Some(bound) = bound {
+                    self.reserve(bound);
+                }
+            }
             _ => {}
         }
         Ok(())

@@ -489,6 +489,11 @@ async fn a_disabled_proxy_refuses_connections_and_an_enabled_one_accepts_again()
         io::ErrorKind::ConnectionRefused
     );
     proxy.set_enabled(true).await.unwrap();
+    assert_eq!(
+        proxy.listen_addr(),
+        Some(addr),
+        "re-enabled on another port"
+    );
     let mut client = TcpStream::connect(proxy.listen_addr().unwrap())
         .await
         .unwrap();
