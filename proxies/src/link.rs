@@ -84,15 +84,35 @@ enum Fast {
     End(LinkEnd),
 }
 
-/// How much a burst copies before it takes it for a bulk stream and splices.
+/// How much a burst reads before it takes the source for a bulk stream.
 const PROBE: usize = 16 * 1024;
 
-/// How a copy ended.
-enum Copied {
-    /// The burst is over: `None` to wait for the source again.
-    Done(Option<Fast>),
-    /// A full probe read: the source has a bulk stream to relay.
-    Bulk,
+std::thread_local! {
+    /// The probe read's buffer: one per thread, never held across an await.
+    static PROBE_BUFFER: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; PROBE].into_boxed_slice());
+}
+
+/// What a probe read did.
+enum Probe {
+    /// Nothing to read (the readiness was stale and is now cleared).
+    Empty,
+    /// The source ended.
+    Eof,
+    /// A socket failed.
+    Failed,
+    /// Every byte read was written; `drained` when the read was short.
+    Relayed {
+        /// The read was short: the source has nothing more for now.
+        drained: bool,
+    },
+    /// The destination took only part; `rest` waits for it.
+    Partial {
+        /// The bytes still to write.
+        rest: Bytes,
+        /// The read was short.
+        drained: bool,
+    },
 }
 
 /// Smallest and largest read of the faulted path. Reads adapt between them:
@@ -279,12 +299,25 @@ impl LinkState {
 
     /// The zero-fault path: relays bursts of readable data until the fault set
     /// changes or the link ends.
+    ///
+    /// Each burst starts with one read of at most [`PROBE`] bytes into a
+    /// per-thread buffer, written straight on: a small message (request and
+    /// response traffic) costs a read and a write, no allocation, no lock,
+    /// and a short read tells that the socket is drained without a third
+    /// call. A read that fills the probe marks a bulk stream, which goes on
+    /// through a pipe with splice(2) when it can ([`LinkState::bulk`]).
     async fn fast_path(&mut self) -> Fast {
+        // Registered once for the whole stretch, not once per message.
+        let mut watcher = self.faults.clone();
+        let changed = watcher.changed();
+        tokio::pin!(changed);
+        let cancelled = self.cancel.clone().cancelled_owned();
+        tokio::pin!(cancelled);
         loop {
             tokio::select! {
                 biased;
-                () = self.cancel.cancelled() => return Fast::End(LinkEnd::Cancelled),
-                changed = self.faults.changed() => {
+                () = &mut cancelled => return Fast::End(LinkEnd::Cancelled),
+                changed = &mut changed => {
                     return match changed {
                         Ok(()) => Fast::Changed(None),
                         Err(_) => Fast::End(LinkEnd::Cancelled),
@@ -298,66 +331,93 @@ impl LinkState {
                     }
                 }
             }
-            // The burst's state is boxed and its buffer or pipe is held only
-            // for the burst: an idle link holds none of them.
-            if let Some(fast) = Box::pin(self.burst()).await {
-                return fast;
+            let (written, probe) = self.probe();
+            self.count(written);
+            let bulk = match probe {
+                Probe::Empty => continue,
+                Probe::Eof => return self.finish(),
+                Probe::Failed => return Fast::End(LinkEnd::Reset),
+                Probe::Relayed { drained } => !drained,
+                Probe::Partial { rest, drained } => {
+                    // The destination is full: wait for it (boxed: a slow path).
+                    if let Some(fast) = Box::pin(self.write_fast(&rest)).await {
+                        return fast;
+                    }
+                    !drained
+                }
+            };
+            if self.faults.has_changed().unwrap_or(true) {
+                return Fast::Changed(None);
+            }
+            if bulk {
+                // The burst's state is boxed and its pipe or buffer is held
+                // only for the burst: an idle link holds none of them.
+                if let Some(fast) = Box::pin(self.bulk()).await {
+                    return fast;
+                }
             }
         }
     }
 
-    /// Relays what the source has until it would block (`None`). A burst
-    /// starts by copying: small messages (request/response traffic) cost a
-    /// read and a write, and a short read tells that the socket is drained
-    /// without a third call. A read that fills [`PROBE`] bytes marks a bulk
-    /// stream, which goes on through a pipe with splice(2) when it can.
-    async fn burst(&mut self) -> Option<Fast> {
-        let mut buf = self.shared.buffers.take();
-        let result = self.copy(&mut buf, self.splice).await;
-        self.shared.buffers.put(buf);
-        match result {
-            Copied::Done(fast) => fast,
-            Copied::Bulk => match self.shared.pipes.take() {
-                Some(pipe) => self.splice_burst(pipe).await,
-                None => {
-                    let mut buf = self.shared.buffers.take();
-                    let fast = match self.copy(&mut buf, false).await {
-                        Copied::Done(fast) => fast,
-                        Copied::Bulk => None,
-                    };
-                    self.shared.buffers.put(buf);
-                    fast
+    /// One read of at most [`PROBE`] bytes into this thread's buffer, written
+    /// on at once as far as the destination takes it. Returns the bytes
+    /// written and what happened.
+    fn probe(&self) -> (usize, Probe) {
+        PROBE_BUFFER.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            let (n, drained) = match read_clearing(&self.src, &mut buf[..]) {
+                Ok((0, _)) => return (0, Probe::Eof),
+                Ok(read) => read,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return (0, Probe::Empty),
+                Err(_) => return (0, Probe::Failed),
+            };
+            let mut written = 0;
+            while written < n {
+                match self.dst.try_write(&buf[written..n]) {
+                    Ok(0) => return (written, Probe::Failed),
+                    Ok(w) => written += w,
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                        let rest = Bytes::copy_from_slice(&buf[written..n]);
+                        return (written, Probe::Partial { rest, drained });
+                    }
+                    Err(_) => return (written, Probe::Failed),
                 }
-            },
-        }
+            }
+            (written, Probe::Relayed { drained })
+        })
     }
 
-    /// Copies through `buf`. With `probe`, reads at most [`PROBE`] bytes and
-    /// returns [`Copied::Bulk`] after the first read that fills them.
-    async fn copy(&mut self, buf: &mut [u8], probe: bool) -> Copied {
-        let limit = if probe {
-            PROBE.min(buf.len())
-        } else {
-            buf.len()
-        };
+    /// Relays a bulk stream until the source would block (`None`): through
+    /// a pipe when splice is on and the pool has one, else through a buffer.
+    async fn bulk(&mut self) -> Option<Fast> {
+        if self.splice {
+            if let Some(pipe) = self.shared.pipes.take() {
+                return self.splice_burst(pipe).await;
+            }
+        }
+        let mut buf = self.shared.buffers.take();
+        let fast = self.copy(&mut buf).await;
+        self.shared.buffers.put(buf);
+        fast
+    }
+
+    /// Copies through `buf` until the source would block (`None`).
+    async fn copy(&mut self, buf: &mut [u8]) -> Option<Fast> {
         loop {
-            let (n, drained) = match read_clearing(&self.src, &mut buf[..limit]) {
-                Ok((0, _)) => return Copied::Done(Some(self.finish())),
+            let (n, drained) = match read_clearing(&self.src, buf) {
+                Ok((0, _)) => return Some(self.finish()),
                 Ok(read) => read,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Copied::Done(None),
-                Err(_) => return Copied::Done(Some(Fast::End(LinkEnd::Reset))),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(_) => return Some(Fast::End(LinkEnd::Reset)),
             };
             if let Some(fast) = self.write_fast(&buf[..n]).await {
-                return Copied::Done(Some(fast));
+                return Some(fast);
             }
             if let Some(fast) = self.between_bursts().await {
-                return Copied::Done(Some(fast));
+                return Some(fast);
             }
             if drained {
-                return Copied::Done(None);
-            }
-            if probe {
-                return Copied::Bulk;
+                return None;
             }
         }
     }
