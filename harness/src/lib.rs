@@ -16,7 +16,7 @@
 //! - [`api`]: the Toxiproxy-compatible HTTP API.
 //! - [`demo`]: the small regional service the default drill runs.
 //! - [`cli`]: the `faultline` subcommands; `main.rs` only parses and dispatches.
-//! - [`bench`]: the benchmark behind `faultline-bench` (DESIGN.md §7).
+//! - [`bench`](mod@bench): the benchmark behind `faultline-bench` (DESIGN.md §7).
 //! - [`fidelity`]: faults as an application sees them, next to the kernel's (FIDELITY.md).
 
 pub mod api;

@@ -36,6 +36,45 @@ fn fault_error(err: faultline_proxies::ProxyError) -> io::Error {
     io::Error::other(err)
 }
 
+/// How the latency-accuracy client waits for its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// Blocks in `read`, as an application does: its own wake-up after a
+    /// long wait (a halted virtual CPU here) is part of what it observes.
+    Blocking,
+    /// Polls a non-blocking socket: the arrival is seen the moment it
+    /// happens, so the figure is the proxy's own release error.
+    Spinning,
+}
+
+/// Writes all of `data`, retrying while a non-blocking socket would block.
+fn write_spinning(stream: &mut TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Fills `buf`, polling while a non-blocking socket would block (bounded by
+/// the proxy's answer; a closed connection ends it with an error).
+fn read_spinning(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
 /// Latency-fault error: the round trip with a `delay` latency fault on the
 /// downstream direction, minus `delay`, minus the median round trip through
 /// the same proxy without the fault. One request at a time (light load).
@@ -49,16 +88,18 @@ pub fn latency_accuracy(
     delay: Duration,
     count: u64,
     cap: Duration,
+    client: Client,
 ) -> io::Result<(Histogram<u64>, u64)> {
     let mut stream = TcpStream::connect(proxy_addr(proxy)?)?;
     stream.set_nodelay(true)?;
     stream.write_all(&[ECHO])?;
+    stream.set_nonblocking(client == Client::Spinning)?;
     let request = vec![0x17u8; MESSAGE];
     let mut response = vec![0u8; MESSAGE];
     let mut round_trip = |stream: &mut TcpStream| -> io::Result<Duration> {
         let start = Instant::now();
-        stream.write_all(&request)?;
-        stream.read_exact(&mut response)?;
+        write_spinning(stream, &request)?;
+        read_spinning(stream, &mut response)?;
         Ok(start.elapsed())
     };
     let mut base = histogram();

@@ -62,7 +62,14 @@ pub struct BenchOptions {
     pub only: Vec<String>,
     /// Extra faultline columns with other data-path settings (experiments).
     pub variants: Vec<Variant>,
+    /// Before each measurement, wait up to this long for the machine to be
+    /// quiet (other processes using under [`QUIET_BUSY`] of the CPUs); zero
+    /// does not wait. For shared machines where others compile meanwhile.
+    pub quiet_wait: Duration,
 }
+
+/// The share of all CPUs other work may use for the machine to count as quiet.
+pub const QUIET_BUSY: f64 = 0.15;
 
 /// A faultline proxy with other data-path settings, measured as an extra
 /// column: `NAME:KEY=VALUE,…` with keys `splice` (on/off), `pipe` and
@@ -163,6 +170,7 @@ impl Default for BenchOptions {
             raised_held_bytes: 256 * 1024 * 1024,
             only: Vec::new(),
             variants: Vec::new(),
+            quiet_wait: Duration::ZERO,
         }
     }
 }
@@ -209,8 +217,8 @@ impl Plan {
                 connect_threads: 2,
                 idle: 2_000,
                 concurrent: options.concurrent,
-                accuracy_count: 200,
-                accuracy_delay: Duration::from_millis(10),
+                accuracy_count: 500,
+                accuracy_delay: Duration::from_millis(5),
                 propagation: 20,
                 bulk_latency: Duration::from_millis(100),
                 bulk_duration: Duration::from_secs(2),
@@ -274,6 +282,8 @@ struct Bench {
     samples: Vec<Sample>,
     run: usize,
     notes: Vec<String>,
+    /// Measurements that started although the machine never got quiet.
+    noisy: std::cell::Cell<usize>,
 }
 
 /// Runs the benchmark and returns its report. Blocking: it starts its own
@@ -283,6 +293,7 @@ struct Bench {
 /// A [`BenchError`] when something cannot start or a load fails outright;
 /// partial failures (connections refused under load) are counted in the report.
 pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchReport, BenchError> {
+    let machine = report::Machine::read();
     let mut plan = Plan::new(options);
     let mut notes = Vec::new();
     // Descriptors in this process per connection: client and server, plus
@@ -392,6 +403,7 @@ pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchRepo
         samples: Vec::new(),
         run: 0,
         notes,
+        noisy: std::cell::Cell::new(0),
     };
     if bench.wants("idle") {
         // Every pass's idle sample first, each over fresh memory: the
@@ -409,8 +421,17 @@ pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchRepo
         bench.run = run;
         bench.pass()?;
     }
+    if !options.quiet_wait.is_zero() {
+        let noisy = bench.noisy.get();
+        bench.notes.push(format!(
+            "{noisy} measurement(s) started without a quiet machine (waited up to {:?} for other work under {:.0} % of the CPUs)",
+            options.quiet_wait,
+            QUIET_BUSY * 100.0
+        ));
+    }
     let columns = bench.targets.iter().map(|(n, _)| n.clone()).collect();
     let report = BenchReport::new(
+        machine,
         options.clone(),
         columns,
         std::mem::take(&mut bench.samples),
@@ -441,11 +462,31 @@ impl Bench {
             .push(Sample::new(self.run, metric, target, value));
     }
 
+    /// Before a measurement: stop if cancelled, and wait for a quiet machine
+    /// when asked to.
     fn check(&self) -> Result<(), BenchError> {
         if self.stop.is_cancelled() {
-            Err(BenchError::Cancelled)
-        } else {
-            Ok(())
+            return Err(BenchError::Cancelled);
+        }
+        if self.options.quiet_wait.is_zero() {
+            return Ok(());
+        }
+        let give_up = Instant::now() + self.options.quiet_wait;
+        loop {
+            let before = probe::cpu_times();
+            self.client
+                .block_on(async { tokio::time::sleep(Duration::from_millis(250)).await });
+            let busy = probe::busy_share(before, probe::cpu_times());
+            if busy < QUIET_BUSY {
+                return Ok(());
+            }
+            if self.stop.is_cancelled() {
+                return Err(BenchError::Cancelled);
+            }
+            if Instant::now() > give_up {
+                self.noisy.set(self.noisy.get() + 1);
+                return Ok(());
+            }
         }
     }
 
@@ -634,15 +675,26 @@ impl Bench {
     fn latency_faults(&mut self) -> Result<(), BenchError> {
         self.check()?;
         let plan = self.plan;
-        for (proxy, suffix) in [
-            (self.faultline.clone(), ""),
-            (self.coarse_timer.clone(), "_tokio_timer"),
-        ] {
+        let runs = [
+            (self.faultline.clone(), faults::Client::Spinning, ""),
+            (
+                self.faultline.clone(),
+                faults::Client::Blocking,
+                "_blocking",
+            ),
+            (
+                self.coarse_timer.clone(),
+                faults::Client::Spinning,
+                "_tokio_timer",
+            ),
+        ];
+        for (proxy, client, suffix) in runs {
             let (errors, negative) = faults::latency_accuracy(
                 &proxy,
                 plan.accuracy_delay,
                 plan.accuracy_count,
                 plan.cap,
+                client,
             )
             .map_err(Self::load_error("latency accuracy", "faultline"))?;
             let p50 = errors.value_at_quantile(0.5) as f64 / 1e6;

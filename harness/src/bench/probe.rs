@@ -140,6 +140,32 @@ pub fn tree(root: u32) -> Vec<u32> {
     out
 }
 
+/// Jiffies of all CPUs from `/proc/stat`: (busy, total).
+pub fn cpu_times() -> (u64, u64) {
+    let text = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
+/// The share of all CPUs that was busy between two [`cpu_times`] readings.
+pub fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let total = after.1.saturating_sub(before.1);
+    if total == 0 {
+        return 0.0;
+    }
+    after.0.saturating_sub(before.0) as f64 / total as f64
+}
+
 /// Resident memory of this process (`VmRSS`), in bytes.
 pub fn self_rss() -> u64 {
     status_kb("/proc/self/status", "VmRSS:").map_or(0, |kb| kb * 1024)

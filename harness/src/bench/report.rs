@@ -73,7 +73,7 @@ const fn row(
 
 /// Every row, in table order. Rows whose metric only faultline has show
 /// only its column.
-pub const ROWS: [Row; 25] = [
+pub const ROWS: [Row; 27] = [
     row(
         "throughput_1",
         "throughput, 1 stream",
@@ -134,25 +134,37 @@ pub const ROWS: [Row; 25] = [
     ),
     row(
         "latency_error_p50",
-        "latency fault error, p50",
+        "latency fault error, p50 (spinning client)",
         "ms",
         Compare::Plain,
     ),
     row(
         "latency_error_p99",
-        "latency fault error, p99",
+        "latency fault error, p99 (spinning client)",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "latency_error_p50_blocking",
+        "latency fault error, p50 (blocking client)",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "latency_error_p99_blocking",
+        "latency fault error, p99 (blocking client)",
         "ms",
         Compare::Plain,
     ),
     row(
         "latency_error_p50_tokio_timer",
-        "latency fault error, p50 (tokio timer only)",
+        "latency fault error, p50 (tokio timer only, spinning client)",
         "ms",
         Compare::Plain,
     ),
     row(
         "latency_error_p99_tokio_timer",
-        "latency fault error, p99 (tokio timer only)",
+        "latency fault error, p99 (tokio timer only, spinning client)",
         "ms",
         Compare::Plain,
     ),
@@ -226,6 +238,9 @@ pub struct Machine {
     pub kernel: String,
     /// CPU model.
     pub cpu_model: String,
+    /// `/proc/loadavg` when the benchmark started: other work on the
+    /// machine shows here.
+    pub load: String,
 }
 
 impl Machine {
@@ -246,6 +261,9 @@ impl Machine {
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default(),
             cpu_model,
+            load: std::fs::read_to_string("/proc/loadavg")
+                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
         }
     }
 }
@@ -281,8 +299,9 @@ fn median(values: &mut [f64]) -> Option<f64> {
 }
 
 impl BenchReport {
-    /// A report of `samples`; derived rows (ratios, attempted) are added here.
+    /// A report of `samples` taken on `machine`; derived rows (ratios) are added here.
     pub fn new(
+        machine: Machine,
         options: BenchOptions,
         columns: Vec<String>,
         samples: Vec<Sample>,
@@ -290,7 +309,7 @@ impl BenchReport {
     ) -> Self {
         let mut report = Self {
             date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-            machine: Machine::read(),
+            machine,
             options,
             columns,
             samples,
@@ -458,7 +477,7 @@ impl BenchReport {
             &|v| format!("{v:.3}×"),
         ));
         out.push(at_most(
-            "latency-fault error ≤ 0.2 ms p99",
+            "latency-fault error ≤ 0.2 ms p99 (spinning client)",
             fl("latency_error_p99"),
             0.2,
             &|v| format!("{v:.3} ms"),
@@ -490,11 +509,12 @@ impl BenchReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "faultline-bench {} — {} CPUs ({}), Linux {} — {} run(s) × {} repetition(s){} — medians",
+            "faultline-bench {} — {} CPUs ({}), Linux {}, load average at the start {} — {} run(s) × {} repetition(s){} — medians",
             self.date,
             self.machine.cpus,
             self.machine.cpu_model,
             self.machine.kernel,
+            self.machine.load,
             self.options.runs,
             self.options.repetitions,
             if self.options.quick { " — QUICK (smoke test, not a measurement)" } else { "" },
@@ -579,6 +599,7 @@ impl BenchReport {
                 "cpus": self.machine.cpus,
                 "kernel": self.machine.kernel,
                 "cpu_model": self.machine.cpu_model,
+                "load": self.machine.load,
             },
             "options": {
                 "quick": self.options.quick,
@@ -670,6 +691,7 @@ mod tests {
             Sample::new(1, "throughput_1", "faultline", 13.0),
         ];
         let report = BenchReport::new(
+            Machine::read(),
             BenchOptions::default(),
             vec!["direct".into(), "faultline".into()],
             samples,

@@ -46,6 +46,10 @@ struct Args {
     /// `buffer` (sizes, e.g. `256k`). Repeatable.
     #[arg(long, value_name = "NAME:SETTINGS", value_parser = bench::Variant::parse)]
     variant: Vec<bench::Variant>,
+    /// Before each measurement, wait up to this many seconds for the machine
+    /// to be quiet (for shared machines); 0 does not wait.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    quiet_wait: f64,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -70,6 +74,11 @@ fn main() -> ExitCode {
         raised_held_bytes: args.raised_held_mib.max(1) << 20,
         only: args.only,
         variants: args.variant,
+        quiet_wait: std::time::Duration::from_secs_f64(if args.quiet_wait.is_finite() {
+            args.quiet_wait.clamp(0.0, 3600.0)
+        } else {
+            0.0
+        }),
     };
     let stop = CancellationToken::new();
     watch_signals(stop.clone());
