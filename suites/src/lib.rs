@@ -12,9 +12,8 @@
 //! - drills: [`run_drill`] / [`run`] a drill with its report under a folder
 //!   of the test's choosing and the workspace's `fixture` binary found, or a
 //!   failure that says how to build it. A drill whose spawned service could
-//!   not bind the port the runner reserved for it (the runner releases the
-//!   port before the service binds it, so another process can take it) did
-//!   not test that service: it is run again.
+//!   not bind the port the runner reserved for it did not test that service:
+//!   it fails, naming the service's log line.
 //! - reading a history: [`assert_final_reads_from`] (the drill reached the
 //!   processes it spawned), [`final_state`] (a region's state at the end),
 //!   [`fault_window`] (when a step's fault was active)
@@ -140,7 +139,8 @@ pub fn fixture_binary() -> PathBuf {
 ///
 /// # Panics
 /// If the drill cannot run to a verdict (the fixture is not built, a service
-/// does not come up, the report cannot be written).
+/// does not come up, the report cannot be written), or a spawned service
+/// could not bind the port it was given.
 pub async fn run_drill(scenario: Scenario, report_dir: impl Into<PathBuf>) -> DrillReport {
     run(Drill::new(scenario), report_dir).await
 }
@@ -189,39 +189,24 @@ pub async fn run(mut drill: Drill, report_dir: impl Into<PathBuf>) -> DrillRepor
         }
     }
     let (name, seed) = (drill.scenario.name.clone(), drill.scenario.seed);
-    for attempt in 1..=ATTEMPTS {
-        // Service logs are written afresh by each attempt.
-        let _ = std::fs::remove_dir_all(report_dir.join("logs"));
-        let outcome = runner::run(drill.clone(), CancellationToken::new()).await;
-        if let Some(stolen) = port_taken(&report_dir) {
-            let next = if attempt < ATTEMPTS {
-                "; running the drill again"
-            } else {
-                ""
-            };
-            eprintln!(
-                "drill {name:?} attempt {attempt} of {ATTEMPTS} did not run its own services ({stolen}): \
-                 the runner reserves a free port, releases it and hands it to the service, and something \
-                 else bound it in between{next}"
-            );
-            continue;
-        }
-        return match outcome {
-            Ok(report) => report,
-            Err(err) => panic!(
-                "drill {name:?} (seed {seed}) did not run to a verdict: {err}\nreport and logs: {}",
-                report_dir.display()
-            ),
-        };
+    // Logs left by an earlier run in this folder must not be read as this one's.
+    let _ = std::fs::remove_dir_all(report_dir.join("logs"));
+    let outcome = runner::run(drill, CancellationToken::new()).await;
+    if let Some(stolen) = port_taken(&report_dir) {
+        panic!(
+            "drill {name:?} (seed {seed}) did not run its own services ({stolen}): a spawned service \
+             could not bind the port the runner reserved for it; logs: {}",
+            report_dir.join("logs").display()
+        );
     }
-    panic!(
-        "drill {name:?} (seed {seed}): a spawned service could not bind its port in {ATTEMPTS} attempts; logs: {}",
-        report_dir.join("logs").display()
-    )
+    match outcome {
+        Ok(report) => report,
+        Err(err) => panic!(
+            "drill {name:?} (seed {seed}) did not run to a verdict: {err}\nreport and logs: {}",
+            report_dir.display()
+        ),
+    }
 }
-
-/// How many times [`run`] runs a drill whose services lost their ports.
-const ATTEMPTS: usize = 3;
 
 /// The first spawned service whose log says it could not bind the address
 /// the runner gave it: the drill then talked to whatever took that port.
