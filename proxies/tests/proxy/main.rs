@@ -265,6 +265,76 @@ async fn blackhole_holds_new_connections_without_reaching_the_server() {
     assert_eq!(&buf, b"hi");
 }
 
+/// Yields until the proxy's open connections number `n`.
+async fn wait_until_active(proxy: &Proxy, n: u64) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while proxy.stats().connections_active != n {
+        assert!(
+            Instant::now() < give_up,
+            "the proxy never had {n} open connections"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_held_connection_whose_client_gave_up_is_never_dialed() {
+    // A std listener, polled without blocking: a dialed connection would sit
+    // in its accept queue whether or not anything accepted it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (proxy, _stop) = proxy_to(listener.local_addr().unwrap()).await;
+    proxy
+        .add_fault(Fault::new(
+            Direction::Upstream,
+            FaultKind::Blackhole {
+                on_heal: OnHeal::DeliverNow,
+            },
+        ))
+        .unwrap();
+    let mut client = connect(&proxy).await;
+    client.write_all(b"request").await.unwrap();
+    wait_until_active(&proxy, 1).await;
+    // The client times out and closes while the SYN is still lost.
+    drop(client);
+    proxy.remove_fault("blackhole_upstream").unwrap();
+    wait_until_active(&proxy, 0).await;
+    let err = listener
+        .accept()
+        .expect_err("the server saw a connection whose client had closed");
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_held_past_the_last_syn_retry_fails_like_a_timed_out_connect() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (proxy, _stop) = proxy_to(listener.local_addr().unwrap()).await;
+    proxy
+        .add_fault(Fault::new(
+            Direction::Upstream,
+            FaultKind::Blackhole {
+                on_heal: OnHeal::Deliver,
+            },
+        ))
+        .unwrap();
+    let mut client = connect(&proxy).await;
+    let started = Instant::now();
+    // The paused clock runs ahead while everything waits: the held connection
+    // meets the kernel's 134 s SYN give-up with the blackhole still on.
+    let mut buf = [0u8; 1];
+    let err = tokio::time::timeout(Duration::from_secs(200), client.read(&mut buf))
+        .await
+        .expect("a held connection outlived the SYN retries")
+        .expect_err("a held connection was answered through a blackhole");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    assert!(started.elapsed() >= Duration::from_secs(133));
+    let err = listener
+        .accept()
+        .expect_err("the server saw the connection");
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+}
+
 #[tokio::test]
 async fn blackhole_healed_with_reset_resets_held_connections() {
     let (proxy, _stop) = proxy_to(echo_server().await).await;
