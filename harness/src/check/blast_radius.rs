@@ -16,11 +16,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::duration::{format_duration, serde_text_opt};
 use super::percentiles::ms;
 use super::sli::{slis_by_phase, workload_ops, workload_regions, Phase, RegionSli};
 use super::{op_evidence, require_name, require_rate, CheckResult, InvariantError};
 use crate::history::{History, Outcome};
+use crate::scenario::duration::{self, format as format_duration};
 
 const NAME: &str = "blast_radius";
 
@@ -44,7 +44,7 @@ pub struct SloConfig {
     /// Largest 99th percentile latency of acknowledged operations (default: not judged).
     #[serde(
         default,
-        with = "serde_text_opt",
+        with = "duration::opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub p99: Option<Duration>,

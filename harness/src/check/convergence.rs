@@ -19,11 +19,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::duration::{format_duration, serde_text};
 use super::percentiles::ms;
 use super::window::fault_windows;
 use super::{require_name, CheckResult, InvariantError, EVIDENCE_LIMIT, FINAL_READ_OP};
 use crate::history::{History, OpRecord, Outcome, Record};
+use crate::scenario::duration::{self, format as format_duration};
 
 const NAME: &str = "convergence";
 
@@ -32,7 +32,7 @@ const NAME: &str = "convergence";
 #[serde(deny_unknown_fields)]
 pub struct ConvergenceConfig {
     /// How long after the last heal the replicas have to agree.
-    #[serde(with = "serde_text")]
+    #[serde(with = "duration::text")]
     pub within: Duration,
     /// Only this service's final reads (default: every service's).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -20,14 +20,14 @@
 //! - [`custom`]: a Rust closure.
 //!
 //! And what they share: [`window`] (fault windows), [`sli`] (per-region SLIs per
-//! phase of a run), [`percentiles`] (HDR histogram percentiles) and [`duration`]
-//! (durations written with units).
+//! phase of a run) and [`percentiles`] (HDR histogram percentiles). Durations
+//! are written with units, as everywhere in a scenario
+//! ([`crate::scenario::duration`]).
 
 pub mod availability;
 pub mod blast_radius;
 pub mod convergence;
 pub mod custom;
-pub mod duration;
 pub mod no_lost_writes;
 pub mod no_oversell;
 pub mod percentiles;

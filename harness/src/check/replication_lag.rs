@@ -20,11 +20,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::duration::{format_duration, serde_text};
 use super::percentiles::{ms, Percentiles};
 use super::window::{fault_windows, traffic_end_ns};
 use super::{lag_evidence, require_name, CheckResult, InvariantError};
 use crate::history::{History, LagRecord};
+use crate::scenario::duration::{self, format as format_duration};
 
 const NAME: &str = "replication_lag";
 
@@ -33,10 +33,10 @@ const NAME: &str = "replication_lag";
 #[serde(deny_unknown_fields)]
 pub struct ReplicationLagConfig {
     /// The most a marker may take to arrive, outside fault windows.
-    #[serde(with = "serde_text")]
+    #[serde(with = "duration::text")]
     pub max: Duration,
     /// How long after a fault heals markers are still excused (default `"0s"`).
-    #[serde(with = "serde_text", default)]
+    #[serde(with = "duration::text", default)]
     pub grace_after_heal: Duration,
     /// Source → target pairs to judge (default: every pair the history has).
     #[serde(default, skip_serializing_if = "Option::is_none")]

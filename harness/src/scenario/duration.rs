@@ -286,12 +286,14 @@ mod tests {
         assert_eq!(parse("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse(" 1m 30s ").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse("1h 30m").unwrap(), Duration::from_secs(5400));
     }
 
     #[test]
     fn a_number_without_a_unit_is_refused() {
         let err = parse("30").unwrap_err();
         assert!(err.to_string().contains("no unit"), "{err}");
+        assert!(err.to_string().contains("\"30\""), "{err}");
         assert!(parse("").is_err());
         assert!(parse("soon").is_err());
         assert!(parse("-5s").is_err());
