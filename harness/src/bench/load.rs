@@ -131,40 +131,54 @@ fn bulk_stream(
     Ok((bytes, Duration::from_nanos(window)))
 }
 
-/// `count` round trips of `size`-byte messages through the echo at `addr`,
-/// one at a time on one connection, stopping early after `cap`. Returns the
-/// round-trip times in nanoseconds.
+/// `count` round trips of `size`-byte messages through the echo at each of
+/// `addrs`, one connection per address and one message at a time, stopping
+/// early after `cap`. The targets take turns, one round trip each, starting
+/// with a different target every turn: all see the same machine (the other
+/// load on it, the CPUs' sleep states), which a run of all direct round trips
+/// followed by all proxied ones would not. Returns one histogram of
+/// nanoseconds per address, in order.
 ///
 /// # Errors
-/// The socket's error.
+/// The first socket error.
 pub fn round_trips(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     count: u64,
     size: usize,
     cap: Duration,
-) -> io::Result<Histogram<u64>> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_nodelay(true)?;
-    stream.write_all(&[ECHO])?;
+) -> io::Result<Vec<Histogram<u64>>> {
     let request = vec![0x42u8; size];
     let mut response = vec![0u8; size];
-    let mut hist = histogram();
-    let give_up = Instant::now() + cap;
-    // A few untimed round trips first: connection set-up, caches, the proxy's upstream dial.
-    for _ in 0..10 {
-        stream.write_all(&request)?;
-        stream.read_exact(&mut response)?;
+    let mut streams = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let mut stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        stream.write_all(&[ECHO])?;
+        // A few untimed round trips first: connection set-up, caches, the
+        // proxy's upstream dial.
+        for _ in 0..10 {
+            stream.write_all(&request)?;
+            stream.read_exact(&mut response)?;
+        }
+        streams.push(stream);
     }
-    for _ in 0..count {
-        let start = Instant::now();
-        stream.write_all(&request)?;
-        stream.read_exact(&mut response)?;
-        let _ = hist.record(start.elapsed().as_nanos() as u64);
+    let mut hists: Vec<_> = addrs.iter().map(|_| histogram()).collect();
+    let give_up = Instant::now() + cap;
+    let n = streams.len().max(1);
+    for turn in 0..count {
+        for k in 0..n {
+            let i = (turn as usize + k) % n;
+            let stream = &mut streams[i];
+            let start = Instant::now();
+            stream.write_all(&request)?;
+            stream.read_exact(&mut response)?;
+            let _ = hists[i].record(start.elapsed().as_nanos() as u64);
+        }
         if Instant::now() > give_up {
             break;
         }
     }
-    Ok(hist)
+    Ok(hists)
 }
 
 /// A histogram of nanoseconds from 1 ns to 1 000 s, three significant digits.

@@ -632,11 +632,12 @@ impl Bench {
     }
 
     fn round_trips(&mut self) -> Result<(), BenchError> {
+        self.check()?;
+        let addrs: Vec<_> = self.targets.iter().map(|(_, t)| t.addr()).collect();
+        let hists = load::round_trips(&addrs, self.plan.round_trips, 1000, self.plan.cap)
+            .map_err(Self::load_error("round trips", "every target"))?;
         let mut results = Vec::new();
-        for (name, target) in &self.targets {
-            self.check()?;
-            let hist = load::round_trips(target.addr(), self.plan.round_trips, 1000, self.plan.cap)
-                .map_err(Self::load_error("round trips", name))?;
+        for ((name, _), hist) in self.targets.iter().zip(&hists) {
             for (metric, q) in [("rtt_p50", 0.5), ("rtt_p99", 0.99), ("rtt_p999", 0.999)] {
                 results.push((
                     metric,
@@ -651,17 +652,40 @@ impl Bench {
         Ok(())
     }
 
+    /// New connections per second, and the CPU each costs: for direct the
+    /// whole process (client and server), for a proxy the proxy alone. On a
+    /// machine the load saturates, a proxy's rate can reach at most
+    /// direct ÷ (direct + proxy) of direct's, recorded as `conn_ceiling`.
     fn connect_rate(&mut self) -> Result<(), BenchError> {
         let mut results = Vec::new();
         for (name, target) in &self.targets {
             self.check()?;
+            let mark = target.cpu_mark();
             let (done, failed, elapsed) =
                 load::connect_rate(target.addr(), self.plan.connect_threads, self.plan.connect)
                     .map_err(Self::load_error("new connections", name))?;
-            results.push((name.clone(), done as f64 / elapsed.as_secs_f64(), failed));
+            let (process, proxy) = target.cpu_since(&mark);
+            let cpu = match target {
+                Target::Direct(_) => process,
+                Target::Faultline(_) | Target::Peer(_) => proxy,
+            };
+            let cpu_us = cpu.as_secs_f64() * 1e6 / done.max(1) as f64;
+            results.push((
+                name.clone(),
+                done as f64 / elapsed.as_secs_f64(),
+                cpu_us,
+                failed,
+            ));
         }
-        for (name, rate, failed) in results {
+        let direct_us = results.first().map(|r| r.2);
+        for (i, (name, rate, cpu_us, failed)) in results.into_iter().enumerate() {
             self.record("conn_per_s", &name, rate);
+            self.record("conn_cpu_us", &name, cpu_us);
+            if let (Some(direct), true) = (direct_us, i > 0) {
+                if direct + cpu_us > 0.0 {
+                    self.record("conn_ceiling", &name, direct / (direct + cpu_us));
+                }
+            }
             if failed > 0 {
                 self.notes.push(format!(
                     "run {}: {failed} new connections failed through {name}",

@@ -33,6 +33,7 @@ fn a_quick_run_reports_every_row() {
         "throughput_8",
         "rtt_p99",
         "conn_per_s",
+        "conn_cpu_us",
         "idle_kb",
     ] {
         assert!(
@@ -40,7 +41,7 @@ fn a_quick_run_reports_every_row() {
             "direct has no {metric}"
         );
     }
-    assert_eq!(report.verdicts().len(), 12);
+    assert_eq!(report.verdicts().len(), 13);
     let json = report.to_json();
     assert!(json["medians"]["throughput_1"]["faultline"].is_number());
     assert_eq!(
