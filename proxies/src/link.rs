@@ -695,6 +695,7 @@ mod tests {
                     },
                 ),
             })],
+            round_trip: Duration::ZERO,
         })
     }
 

@@ -88,7 +88,7 @@ impl Pipeline {
                 Slot {
                     id: active.id,
                     type_name: active.fault.kind.type_name(),
-                    stage: Stage::new(&active.fault.kind, reach),
+                    stage: Stage::new(&active.fault.kind, reach, set.round_trip),
                 }
             })
             .collect();
@@ -163,6 +163,7 @@ mod tests {
                     })
                 })
                 .collect(),
+            round_trip: Duration::ZERO,
         }
     }
 

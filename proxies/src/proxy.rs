@@ -527,6 +527,16 @@ impl Proxy {
     }
 
     fn publish(&self, state: &State) {
+        // The round trip the latency faults add, both directions together.
+        let path_round_trip: Duration = state
+            .faults
+            .iter()
+            .filter(|f| f.fault.toxicity >= 1.0)
+            .filter_map(|f| match f.fault.kind {
+                FaultKind::Latency { latency, .. } => Some(latency),
+                _ => None,
+            })
+            .sum();
         for direction in Direction::BOTH {
             let faults: Vec<Arc<ActiveFault>> = state
                 .faults
@@ -534,15 +544,26 @@ impl Proxy {
                 .filter(|f| f.fault.direction == direction)
                 .cloned()
                 .collect();
+            // Only a loss stage reads it: a direction without one is not
+            // republished (its links keep their fast path) when it changes.
+            let has_loss = faults
+                .iter()
+                .any(|f| matches!(f.fault.kind, FaultKind::Loss { .. }));
+            let round_trip = if has_loss {
+                path_round_trip
+            } else {
+                Duration::ZERO
+            };
             self.sender(direction).send_if_modified(|current| {
                 let same = current.faults.len() == faults.len()
+                    && current.round_trip == round_trip
                     && current
                         .faults
                         .iter()
                         .zip(&faults)
                         .all(|(a, b)| Arc::ptr_eq(a, b));
                 if !same {
-                    *current = Arc::new(FaultSet { faults });
+                    *current = Arc::new(FaultSet { faults, round_trip });
                 }
                 !same
             });
@@ -873,5 +894,49 @@ mod tests {
         assert_eq!(after(2.5), Some(Duration::from_secs(3)));
         // After the last retry there is no SYN left to complete the connect().
         assert_eq!(after(70.0), None);
+    }
+
+    #[tokio::test]
+    async fn a_loss_fault_learns_the_round_trip_of_both_directions_latency() {
+        let spec = ProxySpec {
+            name: "rtt".into(),
+            listen: "127.0.0.1:0".into(),
+            upstream: "127.0.0.1:9".into(),
+            enabled: true,
+        };
+        let stop = CancellationToken::new();
+        let proxy = Proxy::start(spec, 1, Limits::default(), &stop)
+            .await
+            .unwrap();
+        let round_trip = |direction| proxy.sender(direction).borrow().round_trip;
+        let latency = |direction, ms| {
+            Fault::new(
+                direction,
+                FaultKind::Latency {
+                    latency: Duration::from_millis(ms),
+                    jitter: Duration::ZERO,
+                },
+            )
+        };
+        proxy.add_fault(latency(Direction::Upstream, 30)).unwrap();
+        proxy.add_fault(latency(Direction::Downstream, 50)).unwrap();
+        // No loss yet: nothing needs the round trip.
+        assert_eq!(round_trip(Direction::Upstream), Duration::ZERO);
+        proxy
+            .add_fault(Fault::new(
+                Direction::Upstream,
+                FaultKind::Loss {
+                    probability: 0.01,
+                    correlation: 0.0,
+                    rto: Duration::from_millis(200),
+                },
+            ))
+            .unwrap();
+        assert_eq!(round_trip(Direction::Upstream), Duration::from_millis(80));
+        assert_eq!(round_trip(Direction::Downstream), Duration::ZERO);
+        // Changing the other direction's latency reaches the loss stage.
+        proxy.remove_fault("latency_downstream").unwrap();
+        assert_eq!(round_trip(Direction::Upstream), Duration::from_millis(30));
+        proxy.shutdown().await;
     }
 }

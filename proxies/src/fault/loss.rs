@@ -2,10 +2,15 @@
 //! drop bytes without breaking the stream; it reproduces what loss looks like
 //! to the application instead (FIDELITY.md): a lost chunk, and everything
 //! behind it (head-of-line blocking), is held until
-//! - the next chunk arrives: the receiver's SACK triggers a fast
-//!   retransmission, so dense traffic sees a delay of about one gap, or
-//! - a retransmission timeout fires (a tail loss): ≥ `rto`, doubling when the
+//! - the next chunk arrives and a round trip passes: the receiver SACKs the
+//!   later segment and the sender's fast retransmission crosses the path, so
+//!   dense traffic sees a delay of about one gap plus one round trip, or
+//! - a retransmission timeout fires (a tail loss): `rto` plus the round trip
+//!   (the kernel's RTO is srtt plus its floor), doubling when the
 //!   retransmission is lost again.
+//!
+//! The round trip is what the proxy's `latency` faults add, both directions
+//! ([`super::FaultSet::round_trip`]); without them it is zero, as on loopback.
 //!
 //! Losses are correlated Gilbert-Elliott style: after a loss, the next chunk is
 //! lost with probability `correlation + (1 - correlation) · probability`.
@@ -40,6 +45,8 @@ pub struct Loss {
     bytes: usize,
     /// Release time of the last chunk out: nothing leaves before it.
     last_release: Option<Instant>,
+    /// The path's round trip, paid by every repair.
+    round_trip: Duration,
 }
 
 impl Loss {
@@ -53,7 +60,15 @@ impl Loss {
             queue: VecDeque::new(),
             bytes: 0,
             last_release: None,
+            round_trip: Duration::ZERO,
         }
+    }
+
+    /// The same stage on a path whose round trip is `round_trip`.
+    #[must_use]
+    pub fn with_round_trip(mut self, round_trip: Duration) -> Self {
+        self.round_trip = round_trip;
+        self
     }
 
     fn roll(&mut self, rng: &mut ChaCha8Rng) -> bool {
@@ -71,20 +86,22 @@ impl Loss {
 impl StageOps for Loss {
     fn push(&mut self, chunk: Chunk, rng: &mut ChaCha8Rng) {
         // A new arrival repairs every outstanding loss: the receiver SACKs it
-        // and the sender retransmits the holes at once.
+        // and the sender's retransmission of the holes arrives a round trip later.
+        let repaired = chunk.at + self.round_trip;
         for held in &mut self.queue {
             if let Some((due, rto)) = held.lost {
-                if due > chunk.at {
-                    held.lost = Some((chunk.at, rto));
+                if due > repaired {
+                    held.lost = Some((repaired, rto));
                 }
             }
         }
         let lost = !chunk.eof && self.roll(rng);
         self.bytes += chunk.len();
         let at = chunk.at;
+        let rto = (self.rto + self.round_trip).min(MAX_RTO);
         self.queue.push_back(Held {
             chunk,
-            lost: lost.then_some((at + self.rto, self.rto)),
+            lost: lost.then_some((at + rto, rto)),
         });
     }
 
@@ -204,6 +221,27 @@ mod tests {
             "repaired when the next chunk arrived"
         );
         assert_eq!(out[1].at - t0, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn on_a_delayed_path_a_repair_and_a_timeout_each_pay_one_more_round_trip() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let rtt = Duration::from_millis(100);
+        let mut stage = Loss::new(1.0, 0.0, Duration::from_millis(200)).with_round_trip(rtt);
+        let t0 = Instant::now();
+        stage.push(Chunk::data(Bytes::from_static(b"a"), t0), &mut rng);
+        // A tail loss: the kernel's RTO is srtt plus its floor.
+        assert_eq!(stage.deadline(), Some(t0 + Duration::from_millis(300)));
+        stage.probability = 0.0;
+        stage.bad = false;
+        stage.push(
+            Chunk::data(Bytes::from_static(b"b"), t0 + Duration::from_millis(50)),
+            &mut rng,
+        );
+        // The next segment's SACK goes back and the retransmission comes over.
+        let out = release_all(&mut stage, &mut rng);
+        assert_eq!(out[0].at - t0, Duration::from_millis(150));
+        assert_eq!(out[1].at - t0, Duration::from_millis(150));
     }
 
     #[test]

@@ -367,6 +367,11 @@ pub struct ActiveFault {
 pub struct FaultSet {
     /// The faults, pipeline order.
     pub faults: Vec<Arc<ActiveFault>>,
+    /// The round trip the proxy's `latency` faults add (both directions,
+    /// those with toxicity 1), which a `loss` repair pays on top of its gap:
+    /// the receiver's SACK and the retransmission cross the path once more.
+    /// Zero when this direction has no `loss` fault (nothing reads it).
+    pub round_trip: Duration,
 }
 
 impl FaultSet {
@@ -542,7 +547,8 @@ impl StageOps for Stage {
 impl Stage {
     /// The running stage of `kind` on one link. `reach` says whether the fault
     /// applies to this connection and since when.
-    pub fn new(kind: &FaultKind, reach: Reach) -> Stage {
+    /// `round_trip` is the path's added round trip ([`FaultSet::round_trip`]).
+    pub fn new(kind: &FaultKind, reach: Reach, round_trip: Duration) -> Stage {
         if !reach.applies {
             return Stage::Pass(latency::Passthrough::default());
         }
@@ -570,7 +576,9 @@ impl Stage {
                 probability,
                 correlation,
                 rto,
-            } => Stage::Loss(loss::Loss::new(probability, correlation, rto)),
+            } => Stage::Loss(
+                loss::Loss::new(probability, correlation, rto).with_round_trip(round_trip),
+            ),
             FaultKind::Blackhole { on_heal } => {
                 Stage::Blackhole(blackhole::Blackhole::new(on_heal))
             }
