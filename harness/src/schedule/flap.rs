@@ -166,34 +166,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::scenario::LinkId;
-    use crate::schedule::{step_rng, Network};
-
-    fn network() -> Network {
-        Network::new(
-            vec!["a".into(), "b".into()],
-            vec![LinkId::new("a", "b", "kv"), LinkId::new("b", "a", "kv")],
-            vec!["kv".into()],
-        )
-    }
+    use crate::schedule::step_rng;
+    use crate::schedule::synthetic::{checked, mesh};
 
     fn flap(value: serde_json::Value) -> Result<Flap, Vec<String>> {
-        let config: FlapConfig = serde_json::from_value(value).unwrap();
-        let network = network();
-        let context = Context {
-            network: &network,
-            span: Duration::from_secs(60),
-        };
-        let mut problems = Problems::new();
-        config
-            .check(&FieldPath::root().key("flap"), &context, &mut problems)
-            .ok_or_else(|| {
-                problems
-                    .into_vec()
-                    .into_iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            })
+        checked(value, "flap", &mesh(&["a", "b"], "kv"), FlapConfig::check)
     }
 
     const S: fn(u64) -> Duration = Duration::from_secs;

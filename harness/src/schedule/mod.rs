@@ -34,6 +34,9 @@ pub mod partition;
 pub mod ramp;
 pub mod timeline;
 
+#[cfg(test)]
+pub(crate) mod synthetic;
+
 use std::time::Duration;
 
 use rand::SeedableRng;

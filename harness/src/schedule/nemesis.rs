@@ -258,39 +258,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::scenario::LinkId;
-    use crate::schedule::{step_rng, Network};
-
-    fn network() -> Network {
-        let regions: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let mut links = Vec::new();
-        for from in &regions {
-            for to in &regions {
-                if from != to {
-                    links.push(LinkId::new(from, to, "kv"));
-                }
-            }
-        }
-        Network::new(regions, links, vec!["kv".into()])
-    }
+    use crate::schedule::step_rng;
+    use crate::schedule::synthetic::{checked, mesh};
 
     fn nemesis(value: Value) -> Result<Nemesis, Vec<String>> {
-        let config: RandomConfig = serde_json::from_value(value).unwrap();
-        let network = network();
-        let context = Context {
-            network: &network,
-            span: Duration::from_secs(60),
-        };
-        let mut problems = Problems::new();
-        config
-            .check(&FieldPath::root().key("random"), &context, &mut problems)
-            .ok_or_else(|| {
-                problems
-                    .into_vec()
-                    .into_iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            })
+        checked(
+            value,
+            "random",
+            &mesh(&["a", "b", "c"], "kv"),
+            RandomConfig::check,
+        )
     }
 
     fn faults() -> Value {

@@ -549,31 +549,21 @@ mod tests {
 
     use super::*;
     use crate::schedule::step_rng;
+    use crate::schedule::synthetic::{checked, mesh};
 
     fn network(regions: &[&str]) -> Network {
-        let regions: Vec<String> = regions.iter().map(|r| r.to_string()).collect();
-        let mut links = Vec::new();
-        for from in &regions {
-            for to in &regions {
-                if from != to {
-                    links.push(LinkId::new(from, to, "kv"));
-                }
-            }
-        }
-        Network::new(regions, links, vec!["kv".into()])
+        mesh(regions, "kv")
     }
 
     fn partition(value: serde_json::Value, network: &Network) -> Result<Partition, Vec<String>> {
-        let config: PartitionConfig = serde_json::from_value(value).unwrap();
-        let mut problems = Problems::new();
-        let path = FieldPath::root().key("partition");
-        config.check(&path, network, &mut problems).ok_or_else(|| {
-            problems
-                .into_vec()
-                .into_iter()
-                .map(|p| p.to_string())
-                .collect()
-        })
+        checked(
+            value,
+            "partition",
+            network,
+            |config: &PartitionConfig, path, context, problems| {
+                config.check(path, context.network, problems)
+            },
+        )
     }
 
     fn cut(value: serde_json::Value, network: &Network) -> Vec<String> {

@@ -237,37 +237,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::scenario::LinkId;
-    use crate::schedule::Network;
-
-    fn network() -> Network {
-        Network::new(
-            vec!["eu-west".into(), "us-east".into()],
-            vec![
-                LinkId::new("eu-west", "us-east", "feed"),
-                LinkId::new("us-east", "eu-west", "feed"),
-            ],
-            vec!["feed".into()],
-        )
-    }
+    use crate::schedule::synthetic::{checked, mesh};
 
     fn ramp(value: serde_json::Value) -> Result<Ramp, Vec<String>> {
-        let config: RampConfig = serde_json::from_value(value).unwrap();
-        let network = network();
-        let context = Context {
-            network: &network,
-            span: Duration::from_secs(60),
-        };
-        let mut problems = Problems::new();
-        config
-            .check(&FieldPath::root().key("ramp"), &context, &mut problems)
-            .ok_or_else(|| {
-                problems
-                    .into_vec()
-                    .into_iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            })
+        let network = mesh(&["eu-west", "us-east"], "feed");
+        checked(value, "ramp", &network, RampConfig::check)
     }
 
     fn latency(from: &str, to: &str) -> serde_json::Value {
