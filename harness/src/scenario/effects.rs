@@ -130,6 +130,46 @@ pub struct EffectFields<'a> {
     pub toxicity: Option<f64>,
 }
 
+/// The builder methods of a config that holds the effect attributes flat
+/// (`latency`, `jitter`, `loss`, `rate_kb`): a link's baseline
+/// ([`super::LinkConfig`]) and a [`crate::schedule::DegradeConfig`]. The
+/// attributes cannot move into one shared struct: serde's `flatten` does not
+/// work with `deny_unknown_fields`, which both configs need.
+macro_rules! effect_setters {
+    () => {
+        /// With this one-way latency on each stream.
+        #[must_use]
+        pub fn latency(mut self, latency: std::time::Duration) -> Self {
+            self.latency = Some(latency);
+            self
+        }
+
+        /// With this jitter around the latency.
+        #[must_use]
+        pub fn jitter(mut self, jitter: std::time::Duration) -> Self {
+            self.jitter = Some(jitter);
+            self
+        }
+
+        /// With this loss probability.
+        #[must_use]
+        pub fn loss(mut self, probability: f64) -> Self {
+            self.loss = Some($crate::scenario::effects::LossConfig::Probability(
+                probability,
+            ));
+            self
+        }
+
+        /// With this bandwidth in KB/s on each stream.
+        #[must_use]
+        pub fn rate_kb(mut self, rate_kb: u64) -> Self {
+            self.rate_kb = Some(rate_kb);
+            self
+        }
+    };
+}
+pub(crate) use effect_setters;
+
 /// Validated effects on a link's streams. Each attribute present becomes one
 /// proxy fault per stream: latency (with jitter), loss, bandwidth.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

@@ -20,7 +20,7 @@ use faultline_proxies::{Direction, Fault};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::duration;
-use super::effects::{EffectFields, Effects, LossConfig};
+use super::effects::{effect_setters, EffectFields, Effects, LossConfig};
 
 /// The identity of a link, written `from->to:service` (the form history
 /// records, placeholders and plans use).
@@ -180,33 +180,7 @@ impl LinkConfig {
         }
     }
 
-    /// With a baseline one-way latency on each stream.
-    #[must_use]
-    pub fn latency(mut self, latency: Duration) -> Self {
-        self.latency = Some(latency);
-        self
-    }
-
-    /// With a baseline jitter.
-    #[must_use]
-    pub fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = Some(jitter);
-        self
-    }
-
-    /// With a baseline loss probability.
-    #[must_use]
-    pub fn loss(mut self, probability: f64) -> Self {
-        self.loss = Some(LossConfig::Probability(probability));
-        self
-    }
-
-    /// With a baseline bandwidth in KB/s.
-    #[must_use]
-    pub fn rate_kb(mut self, rate_kb: u64) -> Self {
-        self.rate_kb = Some(rate_kb);
-        self
-    }
+    effect_setters!();
 
     pub(crate) fn effect_fields(&self) -> EffectFields<'_> {
         EffectFields {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Network;
 use crate::scenario::duration;
-use crate::scenario::effects::{EffectFields, Effects, LossConfig};
+use crate::scenario::effects::{effect_setters, EffectFields, Effects, LossConfig};
 use crate::scenario::error::{FieldPath, Problems};
 use crate::scenario::LinkId;
 
@@ -132,33 +132,7 @@ impl DegradeConfig {
         }
     }
 
-    /// With this one-way latency.
-    #[must_use]
-    pub fn latency(mut self, latency: Duration) -> Self {
-        self.latency = Some(latency);
-        self
-    }
-
-    /// With this jitter.
-    #[must_use]
-    pub fn jitter(mut self, jitter: Duration) -> Self {
-        self.jitter = Some(jitter);
-        self
-    }
-
-    /// With this loss probability.
-    #[must_use]
-    pub fn loss(mut self, probability: f64) -> Self {
-        self.loss = Some(LossConfig::Probability(probability));
-        self
-    }
-
-    /// With this bandwidth, KB/s.
-    #[must_use]
-    pub fn rate_kb(mut self, rate_kb: u64) -> Self {
-        self.rate_kb = Some(rate_kb);
-        self
-    }
+    effect_setters!();
 
     /// Only these services' links.
     #[must_use]
@@ -455,35 +429,26 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::schedule::synthetic::{checked, mesh};
 
     fn network() -> Network {
-        let regions: Vec<String> = ["us-east", "eu-west", "ap-northeast"]
-            .map(String::from)
-            .to_vec();
-        let mut links = Vec::new();
-        for from in &regions {
-            for to in &regions {
-                if from != to {
-                    links.push(LinkId::new(from, to, "feed"));
-                }
-            }
-        }
-        links.push(LinkId::new("eu-west", "us-east", "ratelimit"));
-        Network::new(regions, links, vec!["feed".into(), "ratelimit".into()])
+        let mut network = mesh(&["us-east", "eu-west", "ap-northeast"], "feed");
+        network
+            .links
+            .push(LinkId::new("eu-west", "us-east", "ratelimit"));
+        network.services.push("ratelimit".into());
+        network
     }
 
     fn degrade(value: serde_json::Value) -> Result<Degrade, Vec<String>> {
-        let config: DegradeConfig = serde_json::from_value(value).unwrap();
-        let mut problems = Problems::new();
-        config
-            .check(&FieldPath::root().key("degrade"), &network(), &mut problems)
-            .ok_or_else(|| {
-                problems
-                    .into_vec()
-                    .into_iter()
-                    .map(|p| p.to_string())
-                    .collect()
-            })
+        checked(
+            value,
+            "degrade",
+            &network(),
+            |config: &DegradeConfig, path, context, problems| {
+                config.check(path, context.network, problems)
+            },
+        )
     }
 
     fn links(value: serde_json::Value) -> Vec<String> {
