@@ -5,8 +5,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use faultline_harness::cli::standalone;
 use faultline_harness::fidelity::{self, FidelityOptions};
 use tokio_util::sync::CancellationToken;
+
+const PROGRAM: &str = "faultline-fidelity";
 
 /// Measure faultline's faults as an application sees them and compare with the kernel.
 #[derive(Debug, Parser)]
@@ -34,12 +37,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args: Args = match standalone::parse_args() {
         Ok(args) => args,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { 64 } else { 0 });
-        }
+        Err(code) => return code.into(),
     };
     let options = FidelityOptions {
         quick: args.quick,
@@ -48,7 +48,8 @@ fn main() -> ExitCode {
         proxy_threads: args.proxy_threads.max(1),
     };
     let stop = CancellationToken::new();
-    watch_signals(stop.clone());
+    // A signal ends the run, and its proxies heal.
+    standalone::cancel_on_signal(PROGRAM, stop.clone());
     match fidelity::run(&options, &stop) {
         Ok(report) => {
             if args.json {
@@ -60,44 +61,6 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(err) => {
-            let mut message = format!("faultline-fidelity: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{message}");
-            ExitCode::from(70)
-        }
+        Err(err) => standalone::internal_failure(PROGRAM, &err).into(),
     }
-}
-
-/// Cancels `stop` on SIGINT or SIGTERM, so the run ends and its proxies heal.
-fn watch_signals(stop: CancellationToken) {
-    let _ = std::thread::Builder::new()
-        .name("fl-fidelity-signals".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut int), Ok(mut term)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-                eprintln!("faultline-fidelity: stopping");
-                stop.cancel();
-            });
-        });
 }

@@ -2,6 +2,8 @@
 //!
 //! `main.rs` parses [`Cli`], installs signal handling and calls [`run`]. Every
 //! subcommand returns an [`ExitCode`] so tests can drive it without a process.
+//! [`standalone`] holds what the other binaries (`faultline-bench`,
+//! `faultline-fidelity`) need around their library call.
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -12,6 +14,7 @@ pub mod drill;
 pub mod fault;
 pub mod plan;
 pub mod serve;
+pub mod standalone;
 pub mod validate;
 
 /// faultline: recreate multi-region failures on one machine and in CI.
