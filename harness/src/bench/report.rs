@@ -73,7 +73,7 @@ const fn row(
 
 /// Every row, in table order. Rows whose metric only faultline has show
 /// only its column.
-pub const ROWS: [Row; 29] = [
+pub const ROWS: [Row; 33] = [
     row(
         "throughput_1",
         "throughput, 1 stream",
@@ -226,6 +226,30 @@ pub const ROWS: [Row; 29] = [
         "concurrent_attempted",
         "concurrent connections attempted",
         "conns",
+        Compare::Plain,
+    ),
+    row(
+        "schedule_error_p50",
+        "schedule error (actual − planned), p50",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "schedule_error_p99",
+        "schedule error (actual − planned), p99",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "schedule_error_max",
+        "schedule error (actual − planned), max",
+        "ms",
+        Compare::Plain,
+    ),
+    row(
+        "schedule_changes",
+        "fault changes timed",
+        "changes",
         Compare::Plain,
     ),
 ];
@@ -512,6 +536,12 @@ impl BenchReport {
             "fault change reaches an open connection ≤ 1 ms (p99)",
             fl("propagation_p99"),
             1.0,
+            &|v| format!("{v:.3} ms"),
+        ));
+        out.push(at_most(
+            "schedule error (actual − planned) ≤ 2 ms (p99)",
+            fl("schedule_error_p99"),
+            2.0,
             &|v| format!("{v:.3} ms"),
         ));
         let attempted = fl("concurrent_attempted");

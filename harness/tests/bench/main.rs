@@ -41,7 +41,7 @@ fn a_quick_run_reports_every_row() {
             "direct has no {metric}"
         );
     }
-    assert_eq!(report.verdicts().len(), 13);
+    assert_eq!(report.verdicts().len(), 14);
     let json = report.to_json();
     assert!(json["medians"]["throughput_1"]["faultline"].is_number());
     assert_eq!(
