@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use faultline_harness::bench::{self, BenchOptions, PeerSpec};
+use faultline_harness::cli::standalone;
 use tokio_util::sync::CancellationToken;
+
+const PROGRAM: &str = "faultline-bench";
 
 /// Benchmark faultline's data path against direct loopback and peer proxies.
 #[derive(Debug, Parser)]
@@ -48,20 +51,17 @@ struct Args {
     variant: Vec<bench::Variant>,
     /// Before each measurement, wait up to this many seconds for the machine
     /// to be quiet (for shared machines); 0 does not wait.
-    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
-    quiet_wait: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "0", value_parser = seconds)]
+    quiet_wait: std::time::Duration,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args: Args = match standalone::parse_args() {
         Ok(args) => args,
-        Err(err) => {
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { 64 } else { 0 });
-        }
+        Err(code) => return code.into(),
     };
     let options = BenchOptions {
         quick: args.quick,
@@ -74,14 +74,11 @@ fn main() -> ExitCode {
         raised_held_bytes: args.raised_held_mib.max(1) << 20,
         only: args.only,
         variants: args.variant,
-        quiet_wait: std::time::Duration::from_secs_f64(if args.quiet_wait.is_finite() {
-            args.quiet_wait.clamp(0.0, 3600.0)
-        } else {
-            0.0
-        }),
+        quiet_wait: args.quiet_wait,
     };
     let stop = CancellationToken::new();
-    watch_signals(stop.clone());
+    // A signal ends the run: peers are stopped and proxies shut down.
+    standalone::cancel_on_signal(PROGRAM, stop.clone());
     match bench::run(&options, &stop) {
         Ok(report) => {
             if args.json {
@@ -91,44 +88,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(err) => {
-            let mut message = format!("faultline-bench: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{message}");
-            ExitCode::from(70)
-        }
+        Err(err) => standalone::internal_failure(PROGRAM, &err).into(),
     }
 }
 
-/// Cancels `stop` on SIGINT or SIGTERM, so peers are killed and the run ends cleanly.
-fn watch_signals(stop: CancellationToken) {
-    let _ = std::thread::Builder::new()
-        .name("fl-bench-signals".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut int), Ok(mut term)) = (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                ) else {
-                    return;
-                };
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-                eprintln!("faultline-bench: stopping");
-                stop.cancel();
-            });
-        });
+/// A number of seconds from 0 to 3600.
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(std::time::Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 3600"
+        )),
+    }
 }
