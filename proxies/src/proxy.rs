@@ -49,7 +49,7 @@ pub struct Limits {
     /// Free pipes kept for reuse.
     pub pooled_pipes: usize,
     /// Release faulted chunks with sub-millisecond precision (a timer thread
-    /// for the last 1.5 ms before each release); false uses tokio's 1 ms timer.
+    /// for the last 3 ms before each release); false uses tokio's 1 ms timer.
     pub precise_timer: bool,
 }
 

@@ -193,6 +193,10 @@ struct Plan {
     connect_threads: usize,
     idle: usize,
     concurrent: usize,
+    /// The many-connections load through a target whose connections cost
+    /// this process only client and server (direct, a peer process); the
+    /// in-process proxy's two more make [`Plan::concurrent`] smaller.
+    concurrent_out_of_process: usize,
     accuracy_count: u64,
     accuracy_delay: Duration,
     propagation: usize,
@@ -211,6 +215,7 @@ impl Plan {
                 connect_threads: 2,
                 idle: 100,
                 concurrent: options.concurrent.min(300),
+                concurrent_out_of_process: options.concurrent.min(300),
                 accuracy_count: 20,
                 accuracy_delay: Duration::from_millis(5),
                 propagation: 3,
@@ -226,6 +231,7 @@ impl Plan {
                 connect_threads: 2,
                 idle: 2_000,
                 concurrent: options.concurrent,
+                concurrent_out_of_process: options.concurrent,
                 accuracy_count: 500,
                 accuracy_delay: Duration::from_millis(5),
                 propagation: 20,
@@ -277,7 +283,9 @@ pub enum BenchError {
 const MAX_BYTES: u64 = 64 << 30;
 
 /// Descriptors kept free for everything but the loads' connections.
-const FD_RESERVE: usize = 1500;
+/// (Each in-process proxy's pipe pool holds at most 64, the runtimes and
+/// listeners a few dozen.)
+const FD_RESERVE: usize = 400;
 
 struct Bench {
     options: BenchOptions,
@@ -324,15 +332,19 @@ pub fn run(options: &BenchOptions, stop: &CancellationToken) -> Result<BenchRepo
     if limit < want {
         let budget = limit.saturating_sub(FD_RESERVE);
         let concurrent = plan.concurrent.min(budget / 4);
+        let out_of_process = plan.concurrent.min(budget / 2);
         let idle = plan.idle.min(budget / idle_fds);
         notes.push(format!(
             "RLIMIT_NOFILE is {limit} and cannot be raised to the {want} the loads need \
              (raising the hard limit takes CAP_SYS_RESOURCE); concurrent connections \
-             cut from {} to {concurrent} (4 descriptors each here: client, proxy × 2, \
-             server), idle connections per sample from {} to {idle}",
+             cut from {} to {concurrent} through in-process faultline (4 descriptors \
+             each here: client, proxy × 2, server) and to {out_of_process} direct and \
+             through peer processes (2 each here; the peer holds its own 2 under the \
+             same limit), idle connections per sample from {} to {idle}",
             plan.concurrent, plan.idle
         ));
         plan.concurrent = concurrent;
+        plan.concurrent_out_of_process = out_of_process;
         plan.idle = idle;
     }
     let runtime = |name: &str, threads: usize| {
@@ -834,19 +846,22 @@ impl Bench {
     }
 
     fn concurrent(&mut self) -> Result<(), BenchError> {
-        let n = self.plan.concurrent;
         let mut results = Vec::new();
         for (name, target) in &self.targets {
             self.check()?;
+            let n = match target {
+                Target::Faultline(_) => self.plan.concurrent,
+                Target::Direct(_) | Target::Peer(_) => self.plan.concurrent_out_of_process,
+            };
             let started = Instant::now();
             let ok = self.client.block_on(async {
                 let (open, _) =
                     load::open_echo_connections(target.addr(), n, 512, self.plan.cap).await;
                 load::echo_all(open, self.plan.cap).await
             });
-            results.push((name.clone(), ok as f64, started.elapsed()));
+            results.push((name.clone(), n, ok as f64, started.elapsed()));
         }
-        for (name, ok, elapsed) in results {
+        for (name, n, ok, elapsed) in results {
             self.record("concurrent_attempted", &name, n as f64);
             self.record("concurrent_ok", &name, ok);
             self.record("concurrent_secs", &name, elapsed.as_secs_f64());

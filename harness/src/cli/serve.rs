@@ -238,9 +238,23 @@ impl Server {
     }
 }
 
+/// Raises this process's soft descriptor limit to its hard limit, as proxy
+/// servers do: every proxied connection takes two descriptors, and the usual
+/// soft limit of 1024 would refuse connections long before memory runs out.
+/// Returns the limit now in force.
+fn raise_descriptor_limit() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+        return Some(hard);
+    }
+    Some(soft)
+}
+
 /// Runs `faultline serve` until `stop` is cancelled.
 pub async fn run(args: ServeArgs, stop: CancellationToken) -> ExitCode {
     let seed = args.seed;
+    let descriptors = raise_descriptor_limit();
     let server = match start(args).await {
         Ok(server) => server,
         Err(err) => {
@@ -249,8 +263,9 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> ExitCode {
         }
     };
     eprintln!(
-        "faultline serve: seed {seed}; {} proxies from the config",
-        server.proxies().len()
+        "faultline serve: seed {seed}; {} proxies from the config; descriptor limit {}",
+        server.proxies().len(),
+        descriptors.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
     );
     let mut stdout = io::stdout().lock();
     let _ = writeln!(stdout, "faultline serve listening on {}", server.url());
