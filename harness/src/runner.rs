@@ -22,9 +22,9 @@ use crate::check::{self, CheckResult, Invariant, Verdict};
 use crate::history::{History, Record};
 use crate::plane::{InProcess, Plane, PlaneError, Remote};
 use crate::report::{self, ReportInput};
-use crate::scenario::{Probe, Scenario, StopCondition, StopMetric};
+use crate::scenario::{LinkId, Probe, Scenario, StopCondition, StopMetric};
 use crate::schedule::{Change, TimelineEntry};
-use crate::topology::{PlaneFor, SpawnOptions, Topology, TopologyError};
+use crate::topology::{LinkProxy, PlaneFor, SpawnOptions, Topology, TopologyError};
 use crate::workload::client::HttpClient;
 use crate::workload::custom::{CustomWorkload, WorkloadContext};
 use crate::workload::{final_read, http, probe, Recorder};
@@ -554,8 +554,28 @@ async fn apply_at(
     recorder: &Recorder,
     planned: Instant,
 ) -> Result<(), DrillError> {
+    apply_changes(entry, &topology.proxies, healer).await?;
+    let actual = recorder.now_ns();
+    let mut record = entry.record(Duration::from_nanos(actual));
+    record.planned_ns = recorder.ns_at(planned);
+    recorder.push(Record::Fault(record));
+    Ok(())
+}
+
+/// Publishes one timeline entry's link changes through the planes of
+/// `proxies` (links without a proxy are skipped), telling `healer` what was
+/// added and removed. Shared by drills and the API's schedules.
+///
+/// # Errors
+/// [`DrillError::Apply`] for the first change a plane refuses; the changes
+/// before it stay applied (and tracked by `healer`).
+pub(crate) async fn apply_changes(
+    entry: &TimelineEntry,
+    proxies: &BTreeMap<LinkId, LinkProxy>,
+    healer: &Healer,
+) -> Result<(), DrillError> {
     for change in &entry.changes {
-        let Some(proxy) = topology.proxies.get(&change.link) else {
+        let Some(proxy) = proxies.get(&change.link) else {
             continue;
         };
         let result = match &change.change {
@@ -578,17 +598,13 @@ async fn apply_at(
             source,
         })?;
     }
-    let actual = recorder.now_ns();
-    let mut record = entry.record(Duration::from_nanos(actual));
-    record.planned_ns = recorder.ns_at(planned);
-    recorder.push(Record::Fault(record));
     Ok(())
 }
 
 /// Sleeps until `at` with better than the timer wheel's 1 ms granularity:
 /// the timer wakes us a millisecond early and the rest is spent yielding, a
 /// bounded cost paid once per schedule entry.
-async fn sleep_precisely(at: Instant) {
+pub(crate) async fn sleep_precisely(at: Instant) {
     let early = Duration::from_millis(1);
     if let Some(before) = at.checked_sub(early) {
         tokio::time::sleep_until(before).await;
