@@ -2,11 +2,17 @@
 //! unchanged (DESIGN §4).
 //!
 //! Module map:
-//! - this file: [`ApiState`] (the registry the API manages, the token) and
-//!   [`serve`] (the accept loop: bounded connections, graceful stop).
+//! - this file: [`ApiState`] (the registry the API manages, the token, the
+//!   schedules) and [`serve`] (the accept loop: bounded connections,
+//!   graceful stop, then every running schedule cancelled and healed).
 //! - [`routes`]: the routing table (method and path → handler), 404 and 405.
 //! - [`proxies`]: the routes `/proxies`, `/proxies/{proxy}`, `/populate`, `/reset`.
 //! - [`toxics`]: the routes under `/proxies/{proxy}/toxics`.
+//! - [`links`]: faultline's `/faultline/links` and `/faultline/regions`
+//!   (proxies named by link id, `FROM->TO:SERVICE`).
+//! - [`schedules`]: faultline's `/faultline/schedules` (a scenario's
+//!   `schedule`, validated and expanded against the agent's links);
+//!   [`scheduler`]: the runs, each played and healed in its own task.
 //! - [`populate`]: create-or-replace of many proxies, all or nothing (also
 //!   used by `faultline serve --config`).
 //! - [`shapes`]: Toxiproxy's JSON shapes and their conversion to and from the
@@ -35,15 +41,19 @@ pub mod attributes;
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod links;
 pub mod metrics;
 pub mod populate;
 pub mod proxies;
 pub mod routes;
+pub mod scheduler;
+pub mod schedules;
 pub mod shapes;
 pub mod toxics;
 
 pub use error::{ApiError, ErrorBody};
 pub use routes::TOXIPROXY_VERSION;
+pub use scheduler::Scheduler;
 
 /// API connections served at once; further clients wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -55,12 +65,14 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the API serves: a registry of proxies (shared with whoever else drives
-/// it, e.g. an in-process drill) and the token mutating requests need, if any.
+/// it, e.g. an in-process drill), the token mutating requests need, if any,
+/// and the schedules it plays on the registry's links.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     registry: Arc<Registry>,
     token: Option<Arc<str>>,
     mutations: Arc<Mutex<()>>,
+    schedules: Arc<Scheduler>,
 }
 
 impl ApiState {
@@ -70,6 +82,7 @@ impl ApiState {
             registry,
             token: None,
             mutations: Arc::new(Mutex::new(())),
+            schedules: Arc::new(Scheduler::default()),
         }
     }
 
@@ -89,10 +102,16 @@ impl ApiState {
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
     }
+
+    /// The schedules played on the registry's links.
+    pub fn schedules(&self) -> &Arc<Scheduler> {
+        &self.schedules
+    }
 }
 
 /// Serves the API on `listener` until `stop` is cancelled, then stops
-/// accepting, lets open requests finish (within [`DRAIN_TIMEOUT`]) and returns.
+/// accepting, lets open requests finish (within [`DRAIN_TIMEOUT`]), cancels
+/// every running schedule, waits until each has healed, and returns.
 /// It does not shut the registry's proxies down: their owner does.
 pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationToken) {
     let connections = TaskTracker::new();
@@ -134,6 +153,7 @@ pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationTok
     {
         tracing::warn!("API stopped with requests still open after {DRAIN_TIMEOUT:?}");
     }
+    state.schedules.shutdown().await;
 }
 
 async fn serve_connection(stream: TcpStream, state: ApiState, stop: CancellationToken) {

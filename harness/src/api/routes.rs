@@ -11,6 +11,15 @@
 //! | `/proxies/{proxy}/toxics` | GET (array), POST (add: 200) |
 //! | `/proxies/{proxy}/toxics/{toxic}` | GET, POST or PATCH (partial update), DELETE (204) |
 //!
+//! faultline's own, under `/faultline/` so none can collide with Toxiproxy's:
+//!
+//! | path | methods |
+//! |---|---|
+//! | `/faultline/links` | GET (array: every proxy named `FROM->TO:SERVICE`, with its toxics) |
+//! | `/faultline/regions` | GET (array by name: `{name, outbound, inbound}` link ids) |
+//! | `/faultline/schedules` | GET (array: `{id, state, started_at}`), POST (validate, expand and start a scenario `schedule` on these links: 201 `{"id", "plan"}`) |
+//! | `/faultline/schedules/{id}` | GET (`{id, state, started_at, changes, error?}`), DELETE (cancel and heal: 204) |
+//!
 //! Anything else is 404; a known path with another method is 405 with `Allow`.
 //! Path segments are percent-decoded; the query string is ignored.
 
@@ -21,7 +30,7 @@ use hyper::{header, Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::{access, body, metrics, proxies, toxics, ApiState};
+use super::{access, body, links, metrics, proxies, schedules, toxics, ApiState};
 
 /// The Toxiproxy version whose API this one matches. Clients compare it
 /// (toxiproxy-ruby and toxiproxy-netcore use PATCH from 2.6 on; the .NET one
@@ -40,6 +49,10 @@ enum Route {
     Proxy(String),
     Toxics(String),
     Toxic(String, String),
+    Links,
+    Regions,
+    Schedules,
+    Schedule(String),
 }
 
 impl Route {
@@ -64,6 +77,10 @@ impl Route {
             ["proxies", proxy] => Route::Proxy(decode(proxy)?),
             ["proxies", proxy, "toxics"] => Route::Toxics(decode(proxy)?),
             ["proxies", proxy, "toxics", toxic] => Route::Toxic(decode(proxy)?, decode(toxic)?),
+            ["faultline", "links"] => Route::Links,
+            ["faultline", "regions"] => Route::Regions,
+            ["faultline", "schedules"] => Route::Schedules,
+            ["faultline", "schedules", id] => Route::Schedule(decode(id)?),
             _ => return Err(not_found()),
         })
     }
@@ -73,9 +90,10 @@ impl Route {
         match self {
             Route::Proxies => "GET, POST",
             Route::Populate | Route::Reset => "POST",
-            Route::Version | Route::Metrics => "GET",
+            Route::Version | Route::Metrics | Route::Links | Route::Regions => "GET",
             Route::Proxy(_) | Route::Toxic(..) => "GET, POST, PATCH, DELETE",
-            Route::Toxics(_) => "GET, POST",
+            Route::Toxics(_) | Route::Schedules => "GET, POST",
+            Route::Schedule(_) => "GET, DELETE",
         }
     }
 }
@@ -155,6 +173,12 @@ async fn dispatch(
             toxics::delete(registry, &proxy, &toxic).await
         }
         (Route::Toxic(proxy, toxic), _) => toxics::update(registry, &proxy, &toxic, &body).await,
+        (Route::Links, _) => links::list(registry).await,
+        (Route::Regions, _) => links::regions(registry).await,
+        (Route::Schedules, Method::GET) => schedules::list(state.schedules()),
+        (Route::Schedules, _) => schedules::create(registry, state.schedules(), &body).await,
+        (Route::Schedule(id), Method::GET) => schedules::show(state.schedules(), &id),
+        (Route::Schedule(id), _) => schedules::cancel(state.schedules(), &id).await,
     }
 }
 
@@ -224,6 +248,11 @@ mod tests {
             Route::parse("/proxies/a/toxics/b"),
             Ok(Route::Toxic("a".into(), "b".into()))
         );
+        assert_eq!(
+            Route::parse("/faultline/schedules/sched-1"),
+            Ok(Route::Schedule("sched-1".into()))
+        );
+        assert_eq!(Route::parse("/faultline/links"), Ok(Route::Links));
     }
 
     #[test]
@@ -236,6 +265,10 @@ mod tests {
             "/proxies/%zz",
             "/nope",
             "proxies",
+            "/faultline",
+            "/faultline/",
+            "/faultline/schedules/",
+            "/faultline/links/x",
         ] {
             let err = Route::parse(path).unwrap_err();
             assert_eq!(err.status(), StatusCode::NOT_FOUND, "{path}");

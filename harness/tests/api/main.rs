@@ -28,6 +28,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod faultline;
+
 /// One API server over a fresh registry; stopped when dropped.
 struct Api {
     url: String,
