@@ -185,10 +185,19 @@ struct State {
     /// The current accept loop; awaited when listening stops so the listener
     /// is closed by the time `set_enabled(false)` returns.
     accept_task: Option<tokio::task::JoinHandle<()>>,
+    /// The connections the current listener accepted; awaited with the
+    /// accept loop, so a disabled proxy has closed them all on return (and
+    /// none of them still holds the listening port as its local port).
+    connections: TaskTracker,
     /// While disabled: a bound, non-listening socket on the port the proxy
     /// listened on, so nothing else takes the port (connects to it are still
     /// refused) and enabling binds the same port again.
     reserved: Option<socket2::Socket>,
+    /// While listening: a duplicate of the listener's descriptor, so that
+    /// disabling can bind `reserved` before the listener closes (see
+    /// [`Proxy::set_enabled`]). Dropped whenever listening stops, or the
+    /// listener would outlive its accept loop.
+    listener_fd: Option<std::os::fd::OwnedFd>,
     faults: Vec<Arc<ActiveFault>>,
     next_fault_id: u64,
 }
@@ -233,7 +242,9 @@ impl Proxy {
                     bound: None,
                     generation: root.child_token(),
                     accept_task: None,
+                    connections: TaskTracker::new(),
                     reserved: None,
+                    listener_fd: None,
                     faults: Vec::new(),
                     next_fault_id: 1,
                 }),
@@ -315,28 +326,84 @@ impl Proxy {
 
     async fn listen(&self) -> Result<(), ProxyError> {
         let address = self.state().spec.listen.clone();
-        let listener = bind(&address).await?;
+        let listener = self.bind_again(&address).await?;
         let bound = listener.local_addr().map_err(|source| ProxyError::Bind {
             address: address.clone(),
             source,
         })?;
+        // A failed dup only costs the disable-time handover (see set_enabled).
+        let listener_fd = std::os::fd::AsFd::as_fd(&listener)
+            .try_clone_to_owned()
+            .ok();
         self.stop_listening().await;
         let generation = self.inner.root.child_token();
+        let connections = TaskTracker::new();
         let proxy = self.clone();
         let task = self.inner.tasks.spawn({
             let generation = generation.clone();
-            async move { proxy.accept_loop(listener, generation).await }
+            let connections = connections.clone();
+            async move {
+                proxy
+                    .clone()
+                    .accept_loop(listener, generation, connections)
+                    .await;
+                // Stopped by the proxy's root token (not replaced by a
+                // newer listener): close the listener's duplicate too.
+                let mut state = proxy.state();
+                if state.generation.is_cancelled() {
+                    state.listener_fd = None;
+                }
+            }
         });
         let mut state = self.state();
         state.generation = generation;
         state.bound = Some(bound);
         state.accept_task = Some(task);
+        state.connections = connections;
         state.reserved = None;
+        state.listener_fd = listener_fd;
         Ok(())
     }
 
-    /// Keeps `address` bound (SO_REUSEADDR, not listening) while disabled.
-    fn reserve(&self, address: SocketAddr) {
+    /// Binds `address`. When the proxy holds it reserved (it was disabled),
+    /// a bind that finds the port busy is retried for up to
+    /// [`REBIND_PATIENCE`]: closing the old listener's connections can leave
+    /// the port in use in the kernel's tables for a moment (seen here: one
+    /// retry of 1 ms). Nothing else can take the port meanwhile: the reserved
+    /// socket holds it until the new listener is bound.
+    async fn bind_again(&self, address: &str) -> Result<TcpListener, ProxyError> {
+        let reserved_here = {
+            let state = self.state();
+            state
+                .reserved
+                .as_ref()
+                .and_then(|r| r.local_addr().ok()?.as_socket())
+                .is_some_and(|bound| bound.to_string() == address)
+        };
+        let give_up = Instant::now() + REBIND_PATIENCE;
+        loop {
+            match bind(address).await {
+                Err(ProxyError::Bind { source, .. })
+                    if reserved_here
+                        && source.kind() == io::ErrorKind::AddrInUse
+                        && Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Keeps `address` bound (SO_REUSEADDR, not listening) while disabled;
+    /// enabling binds next to it and then lets it go. Given the `listener`, it is
+    /// called while the listener still listens, so the port is never free
+    /// for a moment: the listener and the new socket both get SO_REUSEPORT,
+    /// which lets the second bind ([`Proxy::set_enabled`] clears it again).
+    fn reserve(&self, address: SocketAddr, listener: Option<&std::os::fd::OwnedFd>) {
+        if let Some(listener) = listener {
+            let _ = socket2::SockRef::from(listener).set_reuse_port(true);
+        }
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(address),
             socket2::Type::STREAM,
@@ -344,6 +411,7 @@ impl Proxy {
         );
         let reserved = socket.and_then(|socket| {
             socket.set_reuse_address(true)?;
+            socket.set_reuse_port(listener.is_some())?;
             socket.bind(&address.into())?;
             Ok(socket)
         });
@@ -357,16 +425,23 @@ impl Proxy {
 
     /// Closes the listener and every connection it accepted.
     async fn stop_listening(&self) {
-        let task = {
+        let (task, connections) = {
             let mut state = self.state();
             state.generation.cancel();
             state.generation = self.inner.root.child_token();
             state.bound = None;
-            state.accept_task.take()
+            state.listener_fd = None;
+            (
+                state.accept_task.take(),
+                std::mem::take(&mut state.connections),
+            )
         };
         if let Some(task) = task {
             let _ = task.await;
         }
+        // No more are accepted; each ends at the cancel.
+        connections.close();
+        connections.wait().await;
     }
 
     /// Enables or disables the proxy. Disabling closes the listener and every
@@ -384,10 +459,29 @@ impl Proxy {
                 }
             }
             (true, false) => {
+                // Reserve first, close second: in between, another socket
+                // (an ephemeral port, another proxy's port 0) could take it.
                 let bound = self.listen_addr();
-                self.stop_listening().await;
+                let listener = self.state().listener_fd.take();
                 if let Some(bound) = bound {
-                    self.reserve(bound);
+                    self.reserve(bound, listener.as_ref());
+                }
+                drop(listener);
+                self.stop_listening().await;
+                let state = self.state();
+                match &state.reserved {
+                    // Only the handover needed SO_REUSEPORT.
+                    Some(reserved) => {
+                        let _ = reserved.set_reuse_port(false);
+                    }
+                    // The handover failed (no duplicate of the listener):
+                    // reserve the now closed port after all.
+                    None => {
+                        drop(state);
+                        if let Some(bound) = bound {
+                            self.reserve(bound, None);
+                        }
+                    }
                 }
             }
             _ => {}
@@ -580,12 +674,18 @@ impl Proxy {
     /// Stops the proxy: closes the listener and every connection and waits
     /// for their tasks to finish.
     pub async fn shutdown(&self) {
+        self.state().listener_fd = None;
         self.inner.root.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }
 
-    async fn accept_loop(self, listener: TcpListener, generation: CancellationToken) {
+    async fn accept_loop(
+        self,
+        listener: TcpListener,
+        generation: CancellationToken,
+        connections: TaskTracker,
+    ) {
         loop {
             let permit = tokio::select! {
                 () = generation.cancelled() => return,
@@ -611,14 +711,14 @@ impl Proxy {
             let id = self.inner.connection_ids.fetch_add(1, Ordering::Relaxed);
             let proxy = self.clone();
             let cancel = generation.child_token();
-            self.inner.tasks.spawn(async move {
+            self.inner.tasks.spawn(connections.track_future(async move {
                 let stats = &proxy.inner.shared.stats;
                 stats.connections_total.fetch_add(1, Ordering::Relaxed);
                 stats.connections_active.fetch_add(1, Ordering::Relaxed);
                 proxy.serve_connection(id, client, cancel).await;
                 stats.connections_active.fetch_sub(1, Ordering::Relaxed);
                 drop(permit);
-            });
+            }));
         }
     }
 
@@ -797,6 +897,10 @@ fn client_gone(client: &TcpStream) -> bool {
     let mut fds = [PollFd::new(client.as_fd(), rdhup)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
+
+/// How long re-enabling a proxy waits for its own reserved port to be
+/// bindable again (see [`Proxy::bind_again`]).
+const REBIND_PATIENCE: Duration = Duration::from_millis(200);
 
 /// SYN retransmissions of the kernel measured in FIDELITY.md, in seconds after
 /// the first SYN; a connection held across a heal completes at the next one.

@@ -558,6 +558,13 @@ async fn a_disabled_proxy_refuses_connections_and_an_enabled_one_accepts_again()
         TcpStream::connect(addr).await.unwrap_err().kind(),
         io::ErrorKind::ConnectionRefused
     );
+    // The port stays the proxy's: another socket cannot bind it meanwhile.
+    let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    assert_eq!(
+        other.bind(&addr.into()).map_err(|e| e.kind()),
+        Err(io::ErrorKind::AddrInUse),
+        "another socket took a disabled proxy's port"
+    );
     proxy.set_enabled(true).await.unwrap();
     assert_eq!(
         proxy.listen_addr(),
@@ -594,9 +601,15 @@ async fn shutdown_closes_every_connection() {
     let mut client = connect(&proxy).await;
     client.write_all(b"x").await.unwrap();
     read_n(&mut client, 1).await.unwrap();
+    let addr = proxy.listen_addr().unwrap();
     stop.cancel();
     proxy.shutdown().await;
     let mut rest = Vec::new();
     let _ = client.read_to_end(&mut rest).await;
     assert_eq!(proxy.stats().connections_active, 0);
+    // The listener is closed too, though the proxy value still exists.
+    assert_eq!(
+        TcpStream::connect(addr).await.unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
 }
