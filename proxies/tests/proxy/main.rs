@@ -277,22 +277,29 @@ async fn wait_until_active(proxy: &Proxy, n: u64) {
     }
 }
 
-#[tokio::test]
-async fn a_held_connection_whose_client_gave_up_is_never_dialed() {
-    // A std listener, polled without blocking: a dialed connection would sit
-    // in its accept queue whether or not anything accepted it.
+/// A client held at admission by an upstream blackhole healing with
+/// `on_heal`. The upstream is a std listener polled without blocking: a
+/// dialed connection would sit in its accept queue whether or not anything
+/// accepted it.
+async fn held_by_blackhole(
+    on_heal: OnHeal,
+) -> (std::net::TcpListener, Proxy, CancellationToken, TcpStream) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
-    let (proxy, _stop) = proxy_to(listener.local_addr().unwrap()).await;
+    let (proxy, stop) = proxy_to(listener.local_addr().unwrap()).await;
     proxy
         .add_fault(Fault::new(
             Direction::Upstream,
-            FaultKind::Blackhole {
-                on_heal: OnHeal::DeliverNow,
-            },
+            FaultKind::Blackhole { on_heal },
         ))
         .unwrap();
-    let mut client = connect(&proxy).await;
+    let client = connect(&proxy).await;
+    (listener, proxy, stop, client)
+}
+
+#[tokio::test]
+async fn a_held_connection_whose_client_gave_up_is_never_dialed() {
+    let (listener, proxy, _stop, mut client) = held_by_blackhole(OnHeal::DeliverNow).await;
     client.write_all(b"request").await.unwrap();
     wait_until_active(&proxy, 1).await;
     // The client times out and closes while the SYN is still lost.
@@ -307,18 +314,7 @@ async fn a_held_connection_whose_client_gave_up_is_never_dialed() {
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_held_past_the_last_syn_retry_fails_like_a_timed_out_connect() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let (proxy, _stop) = proxy_to(listener.local_addr().unwrap()).await;
-    proxy
-        .add_fault(Fault::new(
-            Direction::Upstream,
-            FaultKind::Blackhole {
-                on_heal: OnHeal::Deliver,
-            },
-        ))
-        .unwrap();
-    let mut client = connect(&proxy).await;
+    let (listener, _proxy, _stop, mut client) = held_by_blackhole(OnHeal::Deliver).await;
     let started = Instant::now();
     // The paused clock runs ahead while everything waits: the held connection
     // meets the kernel's 134 s SYN give-up with the blackhole still on.
