@@ -14,7 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
 use super::shapes::{PopulateJson, ProxyConfig, ProxyJson, ToxicConfig, ToxicJson};
@@ -246,6 +246,70 @@ impl ApiClient {
         self.send(Method::POST, "/reset", None).await.map(drop)
     }
 
+    /// `GET /faultline/links`: the proxies named `FROM->TO:SERVICE`, in link-id order.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`].
+    pub async fn links(&self) -> Result<Vec<LinkEntry>, ClientError> {
+        self.json(Method::GET, "/faultline/links", None::<&()>)
+            .await
+    }
+
+    /// `GET /faultline/regions`: every region a link names, sorted.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`].
+    pub async fn regions(&self) -> Result<Vec<RegionEntry>, ClientError> {
+        self.json(Method::GET, "/faultline/regions", None::<&()>)
+            .await
+    }
+
+    /// `POST /faultline/schedules`: starts a schedule (`{"schedule": […],
+    /// "seed": N, "duration": "…"}`) on the server's links.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`]; 400 naming the field path for a bad body,
+    /// 409 when the server runs too many schedules or its links cannot take one.
+    pub async fn start_schedule<B: Serialize + ?Sized>(
+        &self,
+        body: &B,
+    ) -> Result<StartedSchedule, ClientError> {
+        self.json(Method::POST, "/faultline/schedules", Some(body))
+            .await
+    }
+
+    /// `GET /faultline/schedules`: the schedules remembered, oldest first.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`].
+    pub async fn schedules(&self) -> Result<Vec<ScheduleEntry>, ClientError> {
+        self.json(Method::GET, "/faultline/schedules", None::<&()>)
+            .await
+    }
+
+    /// `GET /faultline/schedules/{id}`.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`]; 404 for an unknown id.
+    pub async fn schedule(&self, id: &str) -> Result<ScheduleDetail, ClientError> {
+        self.json(
+            Method::GET,
+            &format!("/faultline/schedules/{}", encode(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `DELETE /faultline/schedules/{id}`: cancels a running schedule; the
+    /// server answers once every fault it applied is removed.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`]; 404 for an unknown id.
+    pub async fn cancel_schedule(&self, id: &str) -> Result<(), ClientError> {
+        let path = format!("/faultline/schedules/{}", encode(id));
+        self.send(Method::DELETE, &path, None).await.map(drop)
+    }
+
     async fn json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -319,6 +383,140 @@ impl ApiClient {
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_owned());
         Err(ClientError::Api { status, message })
     }
+}
+
+/// One link of `GET /faultline/links`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkEntry {
+    /// The link id, `FROM->TO:SERVICE`.
+    pub link: String,
+    /// The region whose clients use it.
+    pub from: String,
+    /// The region of the service it reaches.
+    pub to: String,
+    /// The service.
+    pub service: String,
+    /// The proxy's name.
+    pub proxy: String,
+    /// The proxy's listen address.
+    pub listen: String,
+    /// The proxy's upstream.
+    pub upstream: String,
+    /// Whether the proxy is enabled.
+    pub enabled: bool,
+    /// Its toxics.
+    pub faults: Vec<ToxicJson>,
+}
+
+/// One region of `GET /faultline/regions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionEntry {
+    /// The region.
+    pub name: String,
+    /// The links from its clients.
+    pub outbound: Vec<String>,
+    /// The links to its services.
+    pub inbound: Vec<String>,
+}
+
+/// The answer to `POST /faultline/schedules`: the id and the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartedSchedule {
+    /// The schedule's id (`sched-1`).
+    pub id: String,
+    /// One row per proxy fault change.
+    pub plan: Vec<PlannedRow>,
+}
+
+/// One planned proxy fault change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRow {
+    /// When, in milliseconds after the start.
+    pub at_ms: f64,
+    /// The schedule step.
+    pub step: u32,
+    /// Which activation of the step (a flap's cycle, a nemesis draw), if several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    /// `start`, `update` or `end` of the step's fault.
+    pub action: String,
+    /// The link changed.
+    pub link: String,
+    /// `add`, `update` or `remove`.
+    pub op: String,
+    /// The toxic (for a removal, the one removed).
+    pub fault: ToxicJson,
+}
+
+/// Where a schedule is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleState {
+    /// Being played.
+    Running,
+    /// Ran to its end and was healed.
+    Finished,
+    /// Cancelled (DELETE or the server stopping) and healed.
+    Cancelled,
+    /// A change failed; what it had applied was healed.
+    Failed,
+}
+
+impl ScheduleState {
+    /// The state as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleState::Running => "running",
+            ScheduleState::Finished => "finished",
+            ScheduleState::Cancelled => "cancelled",
+            ScheduleState::Failed => "failed",
+        }
+    }
+}
+
+/// One schedule of `GET /faultline/schedules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleEntry {
+    /// Its id.
+    pub id: String,
+    /// Its state.
+    pub state: ScheduleState,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+}
+
+/// One schedule of `GET /faultline/schedules/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleDetail {
+    /// Its id.
+    pub id: String,
+    /// Its state.
+    pub state: ScheduleState,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Every entry applied so far.
+    pub changes: Vec<AppliedRow>,
+    /// What failed, if anything did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One timeline entry as the server applied it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedRow {
+    /// The schedule step.
+    pub step: u32,
+    /// Which activation of the step, if several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    /// `start`, `update` or `end`.
+    pub action: String,
+    /// The links it changed.
+    pub links: Vec<String>,
+    /// When it was due, in milliseconds after the start.
+    pub planned_ms: f64,
+    /// When it was applied, in milliseconds after the start.
+    pub actual_ms: f64,
 }
 
 /// An error and its causes, `: `-separated.

@@ -11,25 +11,46 @@
 //! faultline fault update PROXY TOXIC --latency 500ms
 //! faultline fault remove PROXY TOXIC
 //! faultline fault reset
+//! faultline fault links [--json]
+//! faultline fault regions [--json]
+//! faultline fault schedule FILE [--seed N] [--duration D] [--wait]
+//! faultline fault schedules
+//! faultline fault unschedule ID
 //! ```
 //!
 //! The server is `--url` (or `FAULTLINE_URL`, default `http://127.0.0.1:8474`).
 //! Durations take a unit (`250ms`, `2s`) and are sent in the API's units.
-//! Exit codes: 0 done; 64 bad flags or a request the server refused (4xx);
-//! 70 the server unreachable or failing (5xx).
+//! Exit codes: 0 done; 1 a waited-for schedule failed or was cancelled; 64
+//! bad flags, a bad schedule file or a request the server refused (4xx); 70
+//! the server unreachable or failing (5xx); 130 stopped while waiting (the
+//! schedule is cancelled on the server, which heals).
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::builder::PossibleValuesParser;
 use faultline_proxies::FaultKind;
+use serde::Serialize;
 use serde_json::{Map, Number, Value};
+use tokio_util::sync::CancellationToken;
 
 use super::ExitCode;
 use crate::api::access::TOKEN_ENV;
-use crate::api::client::{ApiClient, ClientError, DEFAULT_URL, URL_ENV};
+use crate::api::client::{
+    ApiClient, ClientError, LinkEntry, RegionEntry, ScheduleEntry, ScheduleState, StartedSchedule,
+    DEFAULT_URL, URL_ENV,
+};
 use crate::api::shapes::{ProxyConfig, ProxyJson, ToxicConfig, ToxicJson};
+use crate::scenario::{duration, ScenarioConfig, ScenarioError};
+use crate::schedule::StepConfig;
+
+/// How long `schedule --wait` waits past the schedule's end before it gives up.
+const WAIT_MARGIN: Duration = Duration::from_secs(30);
+
+/// How often `schedule --wait` asks for the schedule's state.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Subcommands of `faultline fault`.
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -132,6 +153,57 @@ pub enum FaultCommand {
     },
     /// Remove every fault of every proxy and enable every proxy.
     Reset {
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the links (proxies named `FROM->TO:SERVICE`) and their faults.
+    Links {
+        /// Print the server's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the regions the links name, with their outbound and inbound links.
+    Regions {
+        /// Print the server's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Play a schedule on the server's links; prints its id and plan.
+    Schedule {
+        /// A JSON array of schedule steps, or a scenario file (its
+        /// `schedule`, `seed` and `duration` are used).
+        file: PathBuf,
+        /// The seed of the random parts (overrides the file's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// How long the schedule lasts (overrides the file's; e.g. 30s).
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Wait until the schedule ends: exit 0 when it finished, 1 when it
+        /// failed or was cancelled.
+        #[arg(long)]
+        wait: bool,
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the schedules the server remembers, oldest first.
+    Schedules {
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Cancel a running schedule; the server removes every fault it applied.
+    Unschedule {
+        /// The schedule's id (`sched-1`).
+        id: String,
         /// The server.
         #[command(flatten)]
         server: ServerArgs,
@@ -264,13 +336,55 @@ pub enum FaultCliError {
     /// The output could not be written.
     #[error("cannot write the output: {0}")]
     Output(#[from] io::Error),
+    /// A schedule file is unreadable or not a schedule.
+    #[error("{}: {reason}", .file.display())]
+    File {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, with the field path when there is one.
+        reason: String,
+    },
+    /// A scenario file's schedule is not valid (the error names the file,
+    /// line, column and field path).
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A waited-for schedule failed or was cancelled.
+    #[error("schedule {id} {}{}", .state.as_str(), .error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    ScheduleEnded {
+        /// The schedule.
+        id: String,
+        /// How it ended.
+        state: ScheduleState,
+        /// Why, when the server says.
+        error: Option<String>,
+    },
+    /// A waited-for schedule did not end in time; it was cancelled.
+    #[error("schedule {id} did not end within {waited:?}; cancelled it")]
+    WaitTimedOut {
+        /// The schedule.
+        id: String,
+        /// How long the wait was.
+        waited: Duration,
+    },
+    /// Stopped while waiting; the schedule was cancelled.
+    #[error("stopped while waiting; cancelled schedule {id}")]
+    Interrupted {
+        /// The schedule.
+        id: String,
+    },
 }
 
 impl FaultCliError {
-    /// 64 for a bad URL or a request the server refused (4xx); 70 otherwise.
+    /// 64 for a bad URL, a bad schedule file or a request the server refused
+    /// (4xx); 1 for a waited-for schedule that failed or was cancelled; 130
+    /// when stopped while waiting; 70 otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            FaultCliError::Client(ClientError::Url { .. }) => ExitCode::Usage,
+            FaultCliError::Client(ClientError::Url { .. })
+            | FaultCliError::File { .. }
+            | FaultCliError::Scenario(_) => ExitCode::Usage,
+            FaultCliError::ScheduleEnded { .. } => ExitCode::Fail,
+            FaultCliError::Interrupted { .. } => ExitCode::Interrupted,
             FaultCliError::Client(ClientError::Api { status, .. }) if status.is_client_error() => {
                 ExitCode::Usage
             }
@@ -281,8 +395,14 @@ impl FaultCliError {
 
 /// Runs `faultline fault …`, printing to stdout and errors to stderr.
 pub async fn run(command: FaultCommand) -> ExitCode {
+    run_until(command, CancellationToken::new()).await
+}
+
+/// [`run`], with `stop` ending a `schedule --wait` (which cancels the
+/// schedule on the server).
+pub async fn run_until(command: FaultCommand, stop: CancellationToken) -> ExitCode {
     let mut out = Vec::new();
-    let result = execute(command, &mut out).await;
+    let result = execute_until(command, &mut out, stop).await;
     let _ = io::stdout().write_all(&out);
     match result {
         Ok(()) => ExitCode::Pass,
@@ -299,6 +419,20 @@ pub async fn run(command: FaultCommand) -> ExitCode {
 /// A bad URL, an unreachable server, an error answer (with the server's
 /// message), or an output that cannot be written.
 pub async fn execute(command: FaultCommand, out: &mut dyn Write) -> Result<(), FaultCliError> {
+    execute_until(command, out, CancellationToken::new()).await
+}
+
+/// [`execute`], with `stop` ending a `schedule --wait`: the schedule is then
+/// cancelled on the server, which heals.
+///
+/// # Errors
+/// As [`execute`]; a bad schedule file; a waited-for schedule that failed,
+/// was cancelled, did not end in time, or was stopped.
+pub async fn execute_until(
+    command: FaultCommand,
+    out: &mut dyn Write,
+    stop: CancellationToken,
+) -> Result<(), FaultCliError> {
     let client = |server: &ServerArgs| ApiClient::new(&server.url, server.token.clone());
     match command {
         FaultCommand::List { server } => {
@@ -403,33 +537,266 @@ pub async fn execute(command: FaultCommand, out: &mut dyn Write) -> Result<(), F
             client(&server)?.reset().await?;
             writeln!(out, "reset: every fault removed, every proxy enabled")?;
         }
+        FaultCommand::Links { json, server } => {
+            let links = client(&server)?.links().await?;
+            if json {
+                print_json(out, &links)?;
+            } else {
+                out.write_all(links_table(&links).as_bytes())?;
+            }
+        }
+        FaultCommand::Regions { json, server } => {
+            let regions = client(&server)?.regions().await?;
+            if json {
+                print_json(out, &regions)?;
+            } else {
+                out.write_all(regions_table(&regions).as_bytes())?;
+            }
+        }
+        FaultCommand::Schedule {
+            file,
+            seed,
+            duration,
+            wait,
+            server,
+        } => {
+            let mut body = ScheduleBody::load(&file)?;
+            body.seed = seed.unwrap_or(body.seed);
+            body.duration = duration.or(body.duration);
+            let client = client(&server)?;
+            let started = client.start_schedule(&body).await?;
+            out.write_all(plan_text(&started).as_bytes())?;
+            if wait {
+                let end = started
+                    .plan
+                    .iter()
+                    .map(|row| Duration::from_secs_f64(row.at_ms.max(0.0) / 1000.0))
+                    .max()
+                    .unwrap_or_default()
+                    .max(body.duration.unwrap_or_default());
+                wait_for(&client, &started.id, end + WAIT_MARGIN, &stop).await?;
+                writeln!(out, "schedule {} finished", started.id)?;
+            }
+        }
+        FaultCommand::Schedules { server } => {
+            let schedules = client(&server)?.schedules().await?;
+            out.write_all(schedules_table(&schedules).as_bytes())?;
+        }
+        FaultCommand::Unschedule { id, server } => {
+            let client = client(&server)?;
+            client.cancel_schedule(&id).await?;
+            let state = client.schedule(&id).await?.state;
+            writeln!(
+                out,
+                "schedule {id} is {}; its faults are removed",
+                state.as_str()
+            )?;
+        }
     }
     Ok(())
 }
 
+/// The body `schedule` sends: a scenario's `schedule`, `seed` and `duration`.
+#[derive(Debug, Serialize)]
+struct ScheduleBody {
+    schedule: Vec<StepConfig>,
+    seed: u64,
+    #[serde(with = "duration::opt", skip_serializing_if = "Option::is_none")]
+    duration: Option<Duration>,
+}
+
+impl ScheduleBody {
+    /// Reads a JSON array of steps or a whole scenario file; a scenario is
+    /// parsed as `faultline validate` parses it (shape only: the server
+    /// checks the schedule against its own links).
+    fn load(file: &Path) -> Result<Self, FaultCliError> {
+        let bad = |reason: String| FaultCliError::File {
+            file: file.to_owned(),
+            reason,
+        };
+        let text =
+            std::fs::read_to_string(file).map_err(|err| bad(format!("cannot read: {err}")))?;
+        if text.trim_start().starts_with('[') {
+            let mut deserializer = serde_json::Deserializer::from_str(&text);
+            let schedule: Vec<StepConfig> = serde_path_to_error::deserialize(&mut deserializer)
+                .map_err(|err| {
+                    let path = err.path().to_string();
+                    let path = if path == "." { String::new() } else { path };
+                    bad(format!("schedule{path}: {}", err.into_inner()))
+                })?;
+            deserializer
+                .end()
+                .map_err(|err| bad(format!("after the schedule: {err}")))?;
+            return Ok(Self {
+                schedule,
+                seed: 0,
+                duration: None,
+            });
+        }
+        let origin = file.display().to_string();
+        let config = ScenarioConfig::parse(&text, Some(&origin))?;
+        if config.schedule.is_empty() {
+            return Err(bad("schedule: must list at least one step".to_owned()));
+        }
+        Ok(Self {
+            schedule: config.schedule,
+            seed: config.seed,
+            duration: Some(config.duration),
+        })
+    }
+}
+
+/// Polls schedule `id` until it ends, for at most `limit`; cancels it on the
+/// server when `stop` fires or the limit passes.
+async fn wait_for(
+    client: &ApiClient,
+    id: &str,
+    limit: Duration,
+    stop: &CancellationToken,
+) -> Result<(), FaultCliError> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let detail = client.schedule(id).await?;
+        match detail.state {
+            ScheduleState::Running => {}
+            ScheduleState::Finished => return Ok(()),
+            state => {
+                return Err(FaultCliError::ScheduleEnded {
+                    id: id.to_owned(),
+                    state,
+                    error: detail.error,
+                })
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => {
+                client.cancel_schedule(id).await?;
+                return Err(FaultCliError::Interrupted { id: id.to_owned() });
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                client.cancel_schedule(id).await?;
+                return Err(FaultCliError::WaitTimedOut { id: id.to_owned(), waited: limit });
+            }
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+}
+
+/// Pretty JSON and a newline.
+fn print_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<(), FaultCliError> {
+    let text = serde_json::to_string_pretty(value).map_err(io::Error::from)?;
+    writeln!(out, "{text}")?;
+    Ok(())
+}
+
+/// `-` for nothing, else the items comma-separated.
+fn joined<S: AsRef<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The table of `links`.
+fn links_table(links: &[LinkEntry]) -> String {
+    if links.is_empty() {
+        return "no links\n".to_owned();
+    }
+    let rows = links
+        .iter()
+        .map(|l| proxy_row(&l.link, &l.listen, &l.upstream, l.enabled, &l.faults));
+    table(&["LINK", "LISTEN", "UPSTREAM", "ENABLED", "FAULTS"], rows)
+}
+
+/// The table of `regions`.
+fn regions_table(regions: &[RegionEntry]) -> String {
+    if regions.is_empty() {
+        return "no regions\n".to_owned();
+    }
+    let rows = regions
+        .iter()
+        .map(|r| vec![r.name.clone(), joined(&r.outbound), joined(&r.inbound)]);
+    table(&["REGION", "OUTBOUND", "INBOUND"], rows)
+}
+
+/// The table of `schedules`.
+fn schedules_table(schedules: &[ScheduleEntry]) -> String {
+    if schedules.is_empty() {
+        return "no schedules\n".to_owned();
+    }
+    let rows = schedules.iter().map(|s| {
+        vec![
+            s.id.clone(),
+            s.state.as_str().to_owned(),
+            s.started_at.clone(),
+        ]
+    });
+    table(&["ID", "STATE", "STARTED"], rows)
+}
+
+/// What `schedule` prints: the id, then the plan as a table.
+fn plan_text(started: &StartedSchedule) -> String {
+    let mut out = format!("started schedule {}\n", started.id);
+    let rows = started.plan.iter().map(|row| {
+        let step = match row.instance {
+            Some(instance) => format!("{}.{instance}", row.step),
+            None => row.step.to_string(),
+        };
+        vec![
+            format!("{}ms", row.at_ms),
+            step,
+            row.action.clone(),
+            row.link.clone(),
+            row.op.clone(),
+            describe(&row.fault),
+        ]
+    });
+    out.push_str(&table(
+        &["AT", "STEP", "ACTION", "LINK", "OP", "FAULT"],
+        rows,
+    ));
+    out
+}
+
 /// The table of `list`.
 fn list<'a>(proxies: impl Iterator<Item = &'a ProxyJson>) -> String {
-    let rows: Vec<[String; 5]> = proxies
-        .map(|p| {
-            let faults: Vec<&str> = p.toxics.iter().map(|t| t.name.as_str()).collect();
-            [
-                p.name.clone(),
-                p.listen.clone(),
-                p.upstream.clone(),
-                if p.enabled { "yes" } else { "no" }.to_owned(),
-                if faults.is_empty() {
-                    "-".to_owned()
-                } else {
-                    faults.join(", ")
-                },
-            ]
-        })
+    let rows: Vec<Vec<String>> = proxies
+        .map(|p| proxy_row(&p.name, &p.listen, &p.upstream, p.enabled, &p.toxics))
         .collect();
     if rows.is_empty() {
         return "no proxies\n".to_owned();
     }
-    let header = ["NAME", "LISTEN", "UPSTREAM", "ENABLED", "FAULTS"].map(str::to_owned);
-    let mut widths = header.clone().map(|h| h.len());
+    table(&["NAME", "LISTEN", "UPSTREAM", "ENABLED", "FAULTS"], rows)
+}
+
+/// One proxy (or link) as a row of `list` or `links`.
+fn proxy_row(
+    name: &str,
+    listen: &str,
+    upstream: &str,
+    enabled: bool,
+    faults: &[ToxicJson],
+) -> Vec<String> {
+    let faults: Vec<&str> = faults.iter().map(|t| t.name.as_str()).collect();
+    vec![
+        name.to_owned(),
+        listen.to_owned(),
+        upstream.to_owned(),
+        if enabled { "yes" } else { "no" }.to_owned(),
+        joined(&faults),
+    ]
+}
+
+/// Rows under a header, columns padded to their widest cell, the last unpadded.
+fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let rows: Vec<Vec<String>> = rows.into_iter().collect();
+    let mut widths: Vec<usize> = header.iter().map(String::len).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -438,7 +805,7 @@ fn list<'a>(proxies: impl Iterator<Item = &'a ProxyJson>) -> String {
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
-        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
             if i + 1 == row.len() {
                 line.push_str(cell);
             } else {
@@ -510,6 +877,25 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("250").is_err());
+    }
+
+    #[test]
+    fn a_scenario_file_gives_its_schedule_seed_and_duration() {
+        let file = std::env::temp_dir().join(format!(
+            "faultline-fault-schedule-{}.json",
+            std::process::id()
+        ));
+        let scenario = r#"{"name": "x", "seed": 5, "duration": "2s", "regions": ["a", "b"], "services": {},
+            "schedule": [{"at": "1s", "fault": {"partition": [["a"], ["b"]]}}]}"#;
+        std::fs::write(&file, scenario).expect("write the scenario");
+        let body = ScheduleBody::load(&file);
+        let _ = std::fs::remove_file(&file);
+        let body = body.expect("a scenario's schedule");
+        assert_eq!(body.seed, 5);
+        assert_eq!(body.duration, Some(Duration::from_secs(2)));
+        let sent = serde_json::to_value(&body).expect("serializable");
+        assert_eq!(sent["duration"], "2s");
+        assert_eq!(sent["schedule"][0]["at"], "1s");
     }
 
     #[test]

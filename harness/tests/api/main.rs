@@ -28,6 +28,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod cli_schedules;
 mod faultline;
 
 /// One API server over a fresh registry; stopped when dropped.
