@@ -78,7 +78,7 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> ExitCode {
         Command::Plan(args) => plan::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Validate(args) => validate::run(args).await,
-        Command::Fault(command) => fault::run(command).await,
+        Command::Fault(command) => fault::run_until(command, stop).await,
         Command::DemoService(args) => demo::run(args, stop).await,
     }
 }
