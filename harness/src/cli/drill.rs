@@ -23,7 +23,7 @@ pub struct DrillArgs {
     /// Compresses (< 1) or stretches (> 1) the schedule; latencies stay real.
     #[arg(long)]
     pub time_scale: Option<f64>,
-    /// The report folder (default: reports/<name>-<UTC time>).
+    /// The report folder (default: `reports/NAME-UTCTIME`, the scenario name and the start time).
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Exit 0 rather than 2 when an invariant is unknown.
