@@ -401,9 +401,10 @@ pub async fn run(command: FaultCommand) -> ExitCode {
 /// [`run`], with `stop` ending a `schedule --wait` (which cancels the
 /// schedule on the server).
 pub async fn run_until(command: FaultCommand, stop: CancellationToken) -> ExitCode {
-    let mut out = Vec::new();
+    // Straight to stdout, so `schedule --wait` shows the plan while it waits.
+    let mut out = io::stdout();
     let result = execute_until(command, &mut out, stop).await;
-    let _ = io::stdout().write_all(&out);
+    let _ = out.flush();
     match result {
         Ok(()) => ExitCode::Pass,
         Err(err) => {
