@@ -639,6 +639,15 @@ impl ScheduleBody {
         if config.schedule.is_empty() {
             return Err(bad("schedule: must list at least one step".to_owned()));
         }
+        // The agent plays a schedule as written: refuse rather than run a
+        // compressed drill's schedule at full length.
+        if config.time_scale != 1.0 {
+            return Err(bad(format!(
+                "time_scale: {} is not applied by `faultline fault schedule` (the agent \
+                 plays the schedule as written); scale the step times or set it to 1",
+                config.time_scale
+            )));
+        }
         Ok(Self {
             schedule: config.schedule,
             seed: config.seed,
@@ -897,6 +906,22 @@ mod tests {
         let sent = serde_json::to_value(&body).expect("serializable");
         assert_eq!(sent["duration"], "2s");
         assert_eq!(sent["schedule"][0]["at"], "1s");
+    }
+
+    #[test]
+    fn a_scenario_file_with_a_time_scale_is_refused_naming_the_field() {
+        let file = std::env::temp_dir().join(format!(
+            "faultline-fault-schedule-scaled-{}.json",
+            std::process::id()
+        ));
+        let scenario = r#"{"name": "x", "time_scale": 0.25, "duration": "2s", "regions": ["a", "b"],
+            "services": {}, "schedule": [{"at": "1s", "fault": {"partition": [["a"], ["b"]]}}]}"#;
+        std::fs::write(&file, scenario).expect("write the scenario");
+        let body = ScheduleBody::load(&file);
+        let _ = std::fs::remove_file(&file);
+        let err = body.expect_err("a scaled schedule would run at full length");
+        assert_eq!(err.exit_code(), ExitCode::Usage);
+        assert!(err.to_string().contains("time_scale: 0.25"), "{err}");
     }
 
     #[test]
