@@ -84,6 +84,16 @@ enum Fast {
     End(LinkEnd),
 }
 
+/// What a fast-path link waiting on a full destination met first.
+enum Blocked {
+    /// The destination takes bytes again.
+    Writable,
+    /// The fault set changed: what is unwritten goes to the new faults.
+    Changed,
+    /// The link ends.
+    End(LinkEnd),
+}
+
 /// How much a burst reads before it takes the source for a bulk stream.
 const PROBE: usize = 16 * 1024;
 
@@ -440,25 +450,17 @@ impl LinkState {
                 match pipe.drain_into(&self.dst) {
                     Ok(n) => self.count(n),
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                        tokio::select! {
-                            biased;
-                            () = self.cancel.cancelled() => return Some(Fast::End(LinkEnd::Cancelled)),
-                            changed = self.faults.changed() => {
-                                if changed.is_err() {
-                                    return Some(Fast::End(LinkEnd::Cancelled));
-                                }
-                                // Leave now, with what the pipe holds, rather
-                                // than wait for a slow reader: the new faults
-                                // apply to these bytes too.
+                        match self.wait_for_destination().await {
+                            Blocked::Writable => {}
+                            Blocked::End(end) => return Some(Fast::End(end)),
+                            // Leave now, with what the pipe holds, rather than
+                            // wait for a slow reader: the new faults apply to
+                            // these bytes too.
+                            Blocked::Changed => {
                                 return Some(match pipe.take_bytes() {
                                     Ok(rest) => Fast::Changed(Some(rest)),
                                     Err(_) => Fast::End(LinkEnd::Reset),
-                                });
-                            }
-                            ready = self.dst.writable() => {
-                                if ready.is_err() {
-                                    return Some(Fast::End(LinkEnd::Reset));
-                                }
+                                })
                             }
                         }
                     }
@@ -496,6 +498,23 @@ impl LinkState {
         None
     }
 
+    /// Waits, with the destination full, until it takes bytes again, the
+    /// fault set changes or the link is cancelled, whichever comes first.
+    async fn wait_for_destination(&mut self) -> Blocked {
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Blocked::End(LinkEnd::Cancelled),
+            changed = self.faults.changed() => match changed {
+                Ok(()) => Blocked::Changed,
+                Err(_) => Blocked::End(LinkEnd::Cancelled),
+            },
+            ready = self.dst.writable() => match ready {
+                Ok(()) => Blocked::Writable,
+                Err(_) => Blocked::End(LinkEnd::Reset),
+            },
+        }
+    }
+
     /// Writes `data` on the fast path; on a fault change while the destination
     /// is full, hands back what is left unwritten.
     async fn write_fast(&mut self, mut data: &[u8]) -> Option<Fast> {
@@ -507,19 +526,11 @@ impl LinkState {
                     data = &data[n..];
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    tokio::select! {
-                        biased;
-                        () = self.cancel.cancelled() => return Some(Fast::End(LinkEnd::Cancelled)),
-                        changed = self.faults.changed() => {
-                            if changed.is_err() {
-                                return Some(Fast::End(LinkEnd::Cancelled));
-                            }
-                            return Some(Fast::Changed(Some(Bytes::copy_from_slice(data))));
-                        }
-                        ready = self.dst.writable() => {
-                            if ready.is_err() {
-                                return Some(Fast::End(LinkEnd::Reset));
-                            }
+                    match self.wait_for_destination().await {
+                        Blocked::Writable => {}
+                        Blocked::End(end) => return Some(Fast::End(end)),
+                        Blocked::Changed => {
+                            return Some(Fast::Changed(Some(Bytes::copy_from_slice(data))))
                         }
                     }
                 }
@@ -657,22 +668,13 @@ mod tests {
 
     use rand::RngCore;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
 
     use super::*;
     use crate::fastpath::BufferPool;
     use crate::fault::{ActiveFault, Fault, FaultKind, OnHeal};
     use crate::proxy::{Limits, Stats};
+    use crate::splice::tests::pair;
     use crate::splice::PipePool;
-
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    }
 
     fn shared(limits: Limits) -> Arc<Shared> {
         Arc::new(Shared {
