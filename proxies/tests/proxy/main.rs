@@ -68,6 +68,21 @@ async fn anything_arrives_within(stream: &mut TcpStream, wait: Duration) -> bool
 }
 
 /// Waits until the proxy's faults hold at least `bytes` (they were read off the socket).
+/// Yields until the proxy holds no byte. The held-bytes gauge is updated
+/// after the write that delivered the bytes, so it reaches 0 a moment after
+/// the receiver has everything; one that never does fails here.
+pub async fn wait_until_nothing_held(proxy: &Proxy) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while proxy.stats().bytes_held != 0 {
+        assert!(
+            Instant::now() < give_up,
+            "{} bytes still counted as held",
+            proxy.stats().bytes_held
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 async fn wait_until_held(proxy: &Proxy, bytes: u64) {
     let give_up = Instant::now() + Duration::from_secs(30);
     while proxy.stats().bytes_held < bytes {
