@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
+use super::links::{LinkJson, RegionJson};
 use super::shapes::{PopulateJson, ProxyConfig, ProxyJson, ToxicConfig, ToxicJson};
 
 /// The API's address when none is given.
@@ -250,7 +251,7 @@ impl ApiClient {
     ///
     /// # Errors
     /// As [`ApiClient::version`].
-    pub async fn links(&self) -> Result<Vec<LinkEntry>, ClientError> {
+    pub async fn links(&self) -> Result<Vec<LinkJson>, ClientError> {
         self.json(Method::GET, "/faultline/links", None::<&()>)
             .await
     }
@@ -259,7 +260,7 @@ impl ApiClient {
     ///
     /// # Errors
     /// As [`ApiClient::version`].
-    pub async fn regions(&self) -> Result<Vec<RegionEntry>, ClientError> {
+    pub async fn regions(&self) -> Result<Vec<RegionJson>, ClientError> {
         self.json(Method::GET, "/faultline/regions", None::<&()>)
             .await
     }
@@ -383,40 +384,6 @@ impl ApiClient {
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_owned());
         Err(ClientError::Api { status, message })
     }
-}
-
-/// One link of `GET /faultline/links`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LinkEntry {
-    /// The link id, `FROM->TO:SERVICE`.
-    pub link: String,
-    /// The region whose clients use it.
-    pub from: String,
-    /// The region of the service it reaches.
-    pub to: String,
-    /// The service.
-    pub service: String,
-    /// The proxy's name.
-    pub proxy: String,
-    /// The proxy's listen address.
-    pub listen: String,
-    /// The proxy's upstream.
-    pub upstream: String,
-    /// Whether the proxy is enabled.
-    pub enabled: bool,
-    /// Its toxics.
-    pub faults: Vec<ToxicJson>,
-}
-
-/// One region of `GET /faultline/regions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegionEntry {
-    /// The region.
-    pub name: String,
-    /// The links from its clients.
-    pub outbound: Vec<String>,
-    /// The links to its services.
-    pub inbound: Vec<String>,
 }
 
 /// The answer to `POST /faultline/schedules`: the id and the plan.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use faultline_proxies::{ProxyInfo, Registry};
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::routes::json;
@@ -30,8 +30,8 @@ pub async fn served(registry: &Registry) -> BTreeMap<LinkId, ProxyInfo> {
         .collect()
 }
 
-/// A link as `GET /faultline/links` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A link as `GET /faultline/links` shows it (and the client reads it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinkJson {
     /// The link id, `FROM->TO:SERVICE`.
     pub link: String,
@@ -69,8 +69,8 @@ impl LinkJson {
     }
 }
 
-/// A region as `GET /faultline/regions` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// A region as `GET /faultline/regions` shows it (and the client reads it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionJson {
     /// The region's name.
     pub name: String,

@@ -39,9 +39,9 @@ use tokio_util::sync::CancellationToken;
 use super::ExitCode;
 use crate::api::access::TOKEN_ENV;
 use crate::api::client::{
-    ApiClient, ClientError, LinkEntry, RegionEntry, ScheduleEntry, ScheduleState, StartedSchedule,
-    DEFAULT_URL, URL_ENV,
+    ApiClient, ClientError, ScheduleEntry, ScheduleState, StartedSchedule, DEFAULT_URL, URL_ENV,
 };
+use crate::api::links::{LinkJson, RegionJson};
 use crate::api::shapes::{ProxyConfig, ProxyJson, ToxicConfig, ToxicJson};
 use crate::scenario::{duration, ScenarioConfig, ScenarioError};
 use crate::schedule::StepConfig;
@@ -713,7 +713,7 @@ fn joined<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 /// The table of `links`.
-fn links_table(links: &[LinkEntry]) -> String {
+fn links_table(links: &[LinkJson]) -> String {
     if links.is_empty() {
         return "no links\n".to_owned();
     }
@@ -724,7 +724,7 @@ fn links_table(links: &[LinkEntry]) -> String {
 }
 
 /// The table of `regions`.
-fn regions_table(regions: &[RegionEntry]) -> String {
+fn regions_table(regions: &[RegionJson]) -> String {
     if regions.is_empty() {
         return "no regions\n".to_owned();
     }

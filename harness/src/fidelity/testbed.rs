@@ -16,9 +16,6 @@ use tokio_util::sync::CancellationToken;
 use super::message::SIZE;
 use super::FidelityError;
 
-/// Read buffer of the sink.
-const SINK_BUFFER: usize = 256 * 1024;
-
 /// Entries a logged echo keeps at most.
 const LOG_BOUND: usize = 100_000;
 
@@ -64,7 +61,10 @@ impl Testbed {
         stop: CancellationToken,
     ) -> Result<Self, FidelityError> {
         let echo = serve(stop.clone(), |stream| Box::pin(echo(stream))).await?;
-        let sink = serve(stop.clone(), |stream| Box::pin(sink(stream))).await?;
+        let sink = serve(stop.clone(), |stream| {
+            Box::pin(crate::bench::server::sink(stream))
+        })
+        .await?;
         Ok(Self {
             proxy_runtime,
             echo,
@@ -215,25 +215,4 @@ async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
             Err(err) => return Err(err),
         }
     }
-}
-
-/// Counts bytes to the end of the stream and answers with the count and time.
-async fn sink(mut stream: TcpStream) -> std::io::Result<()> {
-    let mut buf = vec![0u8; SINK_BUFFER];
-    let mut total = 0u64;
-    let mut first: Option<Instant> = None;
-    loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        first.get_or_insert_with(Instant::now);
-        total += n as u64;
-    }
-    let nanos = first.map_or(0, |f| f.elapsed().as_nanos() as u64);
-    let mut answer = [0u8; 16];
-    answer[..8].copy_from_slice(&total.to_le_bytes());
-    answer[8..].copy_from_slice(&nanos.to_le_bytes());
-    stream.write_all(&answer).await?;
-    stream.shutdown().await
 }
