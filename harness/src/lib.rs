@@ -1,25 +1,38 @@
 //! faultline's control plane.
 //!
-//! Module map:
-//! - [`scenario`]: scenario files and builders: raw serde shapes → validated types.
-//! - [`schedule`]: region-level faults, ramps, flaps and the seeded nemesis,
-//!   expanded into a concrete timeline of link fault changes before a run.
-//! - [`topology`]: regions, services (addresses or spawned commands) and the
-//!   links between them that become proxies.
-//! - [`plane`]: the proxy-control trait, in-process (the proxies crate) or remote
-//!   (a `faultline serve` agent over HTTP).
-//! - [`runner`]: applies a timeline on tokio's clock and always heals.
-//! - [`workload`]: traffic generators and probes that record a history.
+//! Module map, in layers: a module uses only modules of the layers below it
+//! (ARCHITECTURE.md draws them; `tests/layers` fails on an import cycle).
+//! - [`base`]: the shared vocabulary: durations, field-path problems, link
+//!   ids, link effects.
 //! - [`history`]: the JSON Lines history format.
 //! - [`check`]: invariants over a history, one file per checker.
+//! - [`schedule`]: region-level faults, ramps, flaps and the seeded nemesis,
+//!   expanded into a concrete timeline of link fault changes before a run
+//!   (where `time_scale` is applied).
+//! - [`scenario`]: scenario files and builders: raw serde shapes → validated
+//!   types; stop conditions and when they hold.
 //! - [`report`]: report.json, summary.txt, timeline.svg, junit.xml.
-//! - [`api`]: the Toxiproxy-compatible HTTP API.
+//! - [`wire`]: what both sides of the HTTP API share: shapes, the error
+//!   body, the client.
+//! - [`plane`]: the proxy-control trait, in-process (the proxies crate) or
+//!   remote (a `faultline serve` agent over HTTP), and a link's proxy on it.
+//! - [`apply`]: applying a timeline entry's fault changes through the planes,
+//!   and the [`apply::Healer`] that removes them again.
+//! - [`workload`]: traffic generators and probes that record a history.
+//! - [`topology`]: regions, services (addresses or spawned commands) and the
+//!   links between them that become proxies.
+//! - [`runner`]: a drill: topology up, traffic, the timeline on tokio's
+//!   clock, always healed, checked and reported.
+//! - [`api`]: the HTTP API server (Toxiproxy's and faultline's routes) and
+//!   its schedule player.
 //! - [`demo`]: the small regional service the default drill runs.
 //! - [`cli`]: the `faultline` subcommands; `main.rs` only parses and dispatches.
 //! - [`bench`](mod@bench): the benchmark behind `faultline-bench` (DESIGN.md §7).
 //! - [`fidelity`]: faults as an application sees them, next to the kernel's (FIDELITY.md).
 
 pub mod api;
+pub mod apply;
+pub mod base;
 pub mod bench;
 pub mod check;
 pub mod cli;
@@ -32,4 +45,5 @@ pub mod runner;
 pub mod scenario;
 pub mod schedule;
 pub mod topology;
+pub mod wire;
 pub mod workload;

@@ -4,7 +4,9 @@
 //! - [`Remote`]: a `faultline serve` agent driven over its Toxiproxy-compatible
 //!   HTTP API, so a drill can span machines (one agent per region, say).
 //!
-//! The runner only speaks [`Plane`]; a scenario chooses per region.
+//! The runner only speaks [`Plane`]; a scenario chooses per region. A
+//! [`LinkProxy`] is one link's proxy on its plane, what fault changes are
+//! applied to (by a drill and by the API's schedules alike).
 
 use std::fmt;
 use std::future::Future;
@@ -13,9 +15,20 @@ use std::sync::Arc;
 
 use faultline_proxies::{Fault, ProxySpec, Registry, RegistryError};
 
-use crate::api::attributes::attributes_of;
-use crate::api::client::{ApiClient, ClientError};
-use crate::api::shapes::{ProxyConfig, ToxicConfig};
+use crate::wire::attributes::attributes_of;
+use crate::wire::client::{ApiClient, ClientError};
+use crate::wire::shapes::{ProxyConfig, ToxicConfig};
+
+/// A link's proxy.
+#[derive(Debug, Clone)]
+pub struct LinkProxy {
+    /// Where it runs.
+    pub plane: Arc<dyn Plane>,
+    /// Its proxy name (the link id).
+    pub name: String,
+    /// The address region `from`'s clients use.
+    pub listen: String,
+}
 
 /// A boxed future borrowing the plane.
 pub type PlaneFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PlaneError>> + Send + 'a>>;

@@ -7,10 +7,10 @@
 //! process is stopped. The healer also heals on drop, so a drill future that is
 //! dropped mid-run still leaves nothing behind.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::io::IsTerminal;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use faultline_proxies::{Limits, Registry};
@@ -18,13 +18,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::apply::{apply_changes, sleep_precisely, ApplyError, Healer};
 use crate::check::{self, CheckResult, Invariant, Verdict};
 use crate::history::{History, Record};
 use crate::plane::{InProcess, Plane, PlaneError, Remote};
 use crate::report::{self, ReportInput};
-use crate::scenario::{LinkId, Probe, Scenario, StopCondition, StopMetric};
-use crate::schedule::{Change, TimelineEntry};
-use crate::topology::{LinkProxy, PlaneFor, SpawnOptions, Topology, TopologyError};
+use crate::scenario::{Probe, Scenario, StopCondition};
+use crate::schedule::TimelineEntry;
+use crate::topology::{PlaneFor, SpawnOptions, Topology, TopologyError};
 use crate::workload::client::HttpClient;
 use crate::workload::custom::{CustomWorkload, WorkloadContext};
 use crate::workload::{final_read, http, probe, Recorder};
@@ -36,12 +37,23 @@ pub struct DrillOptions {
     pub report_dir: Option<PathBuf>,
     /// Extra folders to find spawned programs in.
     pub search: Vec<PathBuf>,
-    /// Show progress on stderr (only when it is a terminal).
-    pub progress: bool,
+    /// Told of each step and of the time passing (the CLI's progress bar).
+    pub progress: Option<Arc<dyn DrillProgress>>,
     /// Bearer token for remote agents.
     pub agent_token: Option<String>,
     /// The command that reproduces this run (printed in reports).
     pub reproduce: Option<String>,
+}
+
+/// What a drill reports while it runs: the CLI draws it as a progress bar
+/// on a terminal (`cli::progress`); tests may record it.
+pub trait DrillProgress: Send + Sync + fmt::Debug {
+    /// Timeline entry `index` (of `total`) is being applied; `next` follows.
+    fn step(&self, index: usize, total: usize, entry: &TimelineEntry, next: Option<&TimelineEntry>);
+    /// `elapsed` real time has passed since the drill started.
+    fn tick(&self, elapsed: Duration);
+    /// The schedule and the traffic are over (or the drill was cancelled).
+    fn finish(&self);
 }
 
 /// A scenario plus what Rust code adds to it.
@@ -100,18 +112,8 @@ pub enum DrillError {
     #[error("agent: {0}")]
     Agent(PlaneError),
     /// A fault change could not be applied.
-    #[error("step {step}: cannot apply {change} on {link}: {source}")]
-    Apply {
-        /// The step.
-        step: String,
-        /// The change.
-        change: String,
-        /// The link.
-        link: String,
-        /// What the plane said.
-        #[source]
-        source: PlaneError,
-    },
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
     /// Cancelled (Ctrl-C, SIGTERM) before it finished; everything was healed.
     #[error("cancelled; every fault was healed and every process stopped")]
     Cancelled,
@@ -199,74 +201,6 @@ impl DrillReport {
             None => text.push_str("no report folder (set DrillOptions::report_dir)\n"),
         }
         text
-    }
-}
-
-/// Per proxy: the plane it lives on and the faults the drill added to it.
-type Applied = BTreeMap<String, (Arc<dyn Plane>, BTreeSet<String>)>;
-
-/// Tracks the faults a drill added, to remove them on the way out.
-#[derive(Debug, Default)]
-pub struct Healer {
-    applied: Mutex<Applied>,
-}
-
-impl Healer {
-    fn added(&self, plane: &Arc<dyn Plane>, proxy: &str, fault: &str) {
-        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        applied
-            .entry(proxy.to_owned())
-            .or_insert_with(|| (plane.clone(), BTreeSet::new()))
-            .1
-            .insert(fault.to_owned());
-    }
-
-    fn removed(&self, proxy: &str, fault: &str) {
-        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, faults)) = applied.get_mut(proxy) {
-            faults.remove(fault);
-        }
-    }
-
-    fn take(&self) -> Vec<(Arc<dyn Plane>, String, String)> {
-        let applied = std::mem::take(&mut *self.applied.lock().unwrap_or_else(|p| p.into_inner()));
-        applied
-            .into_iter()
-            .flat_map(|(proxy, (plane, faults))| {
-                faults
-                    .into_iter()
-                    .map(move |f| (plane.clone(), proxy.clone(), f))
-            })
-            .collect()
-    }
-
-    /// Removes every fault still in place; returns those that could not be removed.
-    pub async fn heal(&self) -> Vec<String> {
-        let mut failed = Vec::new();
-        for (plane, proxy, fault) in self.take() {
-            if let Err(err) = plane.remove_fault(&proxy, &fault).await {
-                failed.push(format!("{proxy}/{fault}: {err}"));
-            }
-        }
-        failed
-    }
-}
-
-impl Drop for Healer {
-    fn drop(&mut self) {
-        let left = self.take();
-        if left.is_empty() {
-            return;
-        }
-        // Dropped mid-drill (the future was cancelled or a task panicked):
-        // heal on the runtime, if there still is one.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                for (plane, proxy, fault) in left {
-                    let _ = plane.remove_fault(&proxy, &fault).await;
-                }
-            });
-        }
     }
 }
 
@@ -446,7 +380,7 @@ async fn drive(
     let start = recorder.start();
     let end = start + scenario.scaled_duration();
     let hard_end = start + scenario.max_duration;
-    let progress = Progress::new(drill.options.progress, scenario.scaled_duration());
+    let progress = Progress(drill.options.progress.as_deref());
     let mut stopped_early = None;
     let mut entries = timeline.entries.iter().enumerate().peekable();
     let mut check_every = tokio::time::interval(Duration::from_millis(250));
@@ -483,7 +417,7 @@ async fn drive(
                     stopped_early = Some(reason);
                     break;
                 }
-                progress.tick(&recorder);
+                progress.tick(Duration::from_nanos(recorder.now_ns()));
             }
         }
     }
@@ -562,134 +496,16 @@ async fn apply_at(
     Ok(())
 }
 
-/// Publishes one timeline entry's link changes through the planes of
-/// `proxies` (links without a proxy are skipped), telling `healer` what was
-/// added and removed. Shared by drills and the API's schedules.
-///
-/// # Errors
-/// [`DrillError::Apply`] for the first change a plane refuses; the changes
-/// before it stay applied (and tracked by `healer`).
-pub(crate) async fn apply_changes(
-    entry: &TimelineEntry,
-    proxies: &BTreeMap<LinkId, LinkProxy>,
-    healer: &Healer,
-) -> Result<(), DrillError> {
-    for change in &entry.changes {
-        let Some(proxy) = proxies.get(&change.link) else {
-            continue;
-        };
-        let result = match &change.change {
-            Change::Add(fault) => proxy
-                .plane
-                .add_fault(&proxy.name, fault.clone())
-                .await
-                .map(|()| healer.added(&proxy.plane, &proxy.name, &fault.name)),
-            Change::Update(fault) => proxy.plane.update_fault(&proxy.name, fault.clone()).await,
-            Change::Remove { name, .. } => {
-                let removed = proxy.plane.remove_fault(&proxy.name, name).await;
-                healer.removed(&proxy.name, name);
-                removed
-            }
-        };
-        result.map_err(|source| DrillError::Apply {
-            step: entry.label(),
-            change: format!("{:?} {}", change.change.direction(), change.change.name()),
-            link: change.link.to_string(),
-            source,
-        })?;
-    }
-    Ok(())
-}
-
-/// Sleeps until `at` with better than the timer wheel's 1 ms granularity:
-/// the timer wakes us a millisecond early and the rest is spent yielding, a
-/// bounded cost paid once per schedule entry.
-pub(crate) async fn sleep_precisely(at: Instant) {
-    let early = Duration::from_millis(1);
-    if let Some(before) = at.checked_sub(early) {
-        tokio::time::sleep_until(before).await;
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Whether a stop condition holds over its trailing window; the reason if so.
 fn breached(condition: &StopCondition, recorder: &Recorder) -> Option<String> {
-    let now = recorder.now_ns();
-    let window = condition.window.as_nanos() as u64;
-    if now < window {
-        return None;
-    }
-    let ops: Vec<_> = recorder
-        .ops_since(now - window)
-        .into_iter()
-        .filter(|op| op.op != check::FINAL_READ_OP)
-        .filter(|op| condition.region.as_ref().is_none_or(|r| *r == op.region))
-        .filter(|op| condition.workload.as_ref().is_none_or(|w| *w == op.op))
-        .collect();
-    if ops.is_empty() {
-        return None;
-    }
-    let scope = match (&condition.region, &condition.workload) {
-        (Some(r), Some(w)) => format!(" ({w} in {r})"),
-        (Some(r), None) => format!(" (in {r})"),
-        (None, Some(w)) => format!(" ({w})"),
-        (None, None) => String::new(),
-    };
-    match condition.metric {
-        StopMetric::SuccessRateBelow(min) => {
-            let ok = ops
-                .iter()
-                .filter(|op| op.outcome == crate::history::Outcome::Ok)
-                .count();
-            let rate = ok as f64 / ops.len() as f64;
-            (rate < min).then(|| {
-                format!(
-                    "success rate {rate:.3} below {min} over the last {:?}{scope}",
-                    condition.window
-                )
-            })
-        }
-        StopMetric::P99Above(max) => {
-            let mut latencies: Vec<u64> = ops
-                .iter()
-                .map(|op| op.end_ns.saturating_sub(op.start_ns))
-                .collect();
-            latencies.sort_unstable();
-            let p99 = latencies[((latencies.len() as f64 * 0.99).ceil() as usize)
-                .saturating_sub(1)
-                .min(latencies.len() - 1)];
-            (Duration::from_nanos(p99) > max).then(|| {
-                format!(
-                    "p99 latency {:?} above {max:?} over the last {:?}{scope}",
-                    Duration::from_nanos(p99),
-                    condition.window
-                )
-            })
-        }
-    }
+    let since = condition.window_start(recorder.now_ns())?;
+    condition.breached(&recorder.ops_since(since))
 }
 
-/// Progress on a terminal: elapsed time, the current step and the next one.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
+/// The drill's [`DrillProgress`], if it has one.
+struct Progress<'a>(Option<&'a dyn DrillProgress>);
 
-impl Progress {
-    fn new(enabled: bool, total: Duration) -> Self {
-        if !enabled || !std::io::stderr().is_terminal() {
-            return Self { bar: None };
-        }
-        let bar = indicatif::ProgressBar::new(total.as_millis() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Self { bar: Some(bar) }
-    }
-
+impl Progress<'_> {
     fn step(
         &self,
         index: usize,
@@ -697,28 +513,20 @@ impl Progress {
         entry: &TimelineEntry,
         next: Option<&TimelineEntry>,
     ) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(entry.at.as_millis() as u64);
-            let next = next
-                .map(|n| format!("; next at {:.1}s", n.at.as_secs_f64()))
-                .unwrap_or_default();
-            bar.set_message(format!(
-                "step {}/{total}: {}{next}",
-                index + 1,
-                entry.label()
-            ));
+        if let Some(progress) = self.0 {
+            progress.step(index, total, entry, next);
         }
     }
 
-    fn tick(&self, recorder: &Recorder) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(recorder.now_ns() / 1_000_000);
+    fn tick(&self, elapsed: Duration) {
+        if let Some(progress) = self.0 {
+            progress.tick(elapsed);
         }
     }
 
     fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
+        if let Some(progress) = self.0 {
+            progress.finish();
         }
     }
 }

@@ -19,7 +19,7 @@ use faultline_proxies::ProxySpec;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::plane::{Plane, PlaneError};
+use crate::plane::{LinkProxy, Plane, PlaneError};
 use crate::scenario::{Endpoint, LinkId, Ready, Scenario};
 use crate::workload::client::HttpClient;
 
@@ -83,17 +83,6 @@ pub enum TopologyError {
 pub trait PlaneFor: Send + Sync {
     /// The plane for `link` (its `agent`, or the in-process one).
     fn plane_for(&self, agent: Option<&str>) -> Arc<dyn Plane>;
-}
-
-/// A link's proxy.
-#[derive(Debug, Clone)]
-pub struct LinkProxy {
-    /// Where it runs.
-    pub plane: Arc<dyn Plane>,
-    /// Its proxy name (the link id).
-    pub name: String,
-    /// The address region `from`'s clients use.
-    pub listen: String,
 }
 
 /// A spawned service.

@@ -11,9 +11,9 @@ use bytes::Bytes;
 use faultline_proxies::{FaultError, ProxyError, RegistryError};
 use http_body_util::Full;
 use hyper::{header, Response, StatusCode};
-use serde::{Deserialize, Serialize};
 
-use super::shapes::ShapeError;
+pub use crate::wire::error::ErrorBody;
+use crate::wire::ShapeError;
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,15 +50,6 @@ pub enum ApiError {
     /// faultline itself failed.
     #[error("{0}")]
     Internal(String),
-}
-
-/// The JSON body of every error response (Toxiproxy's shape).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// What went wrong, naming the field at fault.
-    pub error: String,
-    /// The HTTP status, repeated.
-    pub status: u16,
 }
 
 impl ApiError {

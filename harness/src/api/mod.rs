@@ -1,11 +1,16 @@
-//! The HTTP API: Toxiproxy's, so Toxiproxy's own clients drive faultline
-//! unchanged (DESIGN §4).
+//! The HTTP API server: Toxiproxy's API, so Toxiproxy's own clients drive
+//! faultline unchanged (DESIGN §4), and faultline's own routes. It stands on
+//! [`crate::wire`] (the shapes and the client it shares with the remote
+//! plane) and [`crate::apply`] (how a schedule's changes are applied and
+//! healed); nothing below it imports it.
 //!
 //! Module map:
-//! - this file: [`ApiState`] (the registry the API manages, the token, the
-//!   schedules) and [`serve`] (the accept loop: bounded connections,
-//!   graceful stop, then every running schedule cancelled and healed).
+//! - this file: [`serve`] (the accept loop: bounded connections, graceful
+//!   stop, then every running schedule cancelled and healed).
+//! - [`state`]: [`ApiState`] (the registry the API manages, the token, the
+//!   schedules).
 //! - [`routes`]: the routing table (method and path → handler), 404 and 405.
+//! - [`respond`]: the replies handlers send (JSON, empty, text).
 //! - [`proxies`]: the routes `/proxies`, `/proxies/{proxy}`, `/populate`, `/reset`.
 //! - [`toxics`]: the routes under `/proxies/{proxy}/toxics`.
 //! - [`links`]: faultline's `/faultline/links` and `/faultline/regions`
@@ -15,45 +20,41 @@
 //!   [`scheduler`]: the runs, each played and healed in its own task.
 //! - [`populate`]: create-or-replace of many proxies, all or nothing (also
 //!   used by `faultline serve --config`).
-//! - [`shapes`]: Toxiproxy's JSON shapes and their conversion to and from the
-//!   data plane's types; [`attributes`]: toxic attributes ⇄ fault kinds.
 //! - [`metrics`]: the `/metrics` text, Prometheus's format.
 //! - [`access`]: browser refusal, bearer token, the loopback-or-token rule.
 //! - [`body`]: bounded request bodies.
 //! - [`error`]: every error and the one place it becomes a status code.
-//! - [`client`]: a small client of this API (`faultline fault`, remote agents).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_proxies::Registry;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub mod access;
-pub mod attributes;
 pub mod body;
-pub mod client;
 pub mod error;
 pub mod links;
 pub mod metrics;
 pub mod populate;
 pub mod proxies;
+pub mod respond;
 pub mod routes;
 pub mod scheduler;
 pub mod schedules;
-pub mod shapes;
+pub mod state;
 pub mod toxics;
 
-pub use error::{ApiError, ErrorBody};
+pub use error::ApiError;
 pub use routes::TOXIPROXY_VERSION;
 pub use scheduler::Scheduler;
+pub use state::ApiState;
 
 /// API connections served at once; further clients wait in the kernel's backlog.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -63,51 +64,6 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long open requests may take to finish once the API is stopped.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What the API serves: a registry of proxies (shared with whoever else drives
-/// it, e.g. an in-process drill), the token mutating requests need, if any,
-/// and the schedules it plays on the registry's links.
-#[derive(Debug, Clone)]
-pub struct ApiState {
-    registry: Arc<Registry>,
-    token: Option<Arc<str>>,
-    mutations: Arc<Mutex<()>>,
-    schedules: Arc<Scheduler>,
-}
-
-impl ApiState {
-    /// An API over `registry`, without a token.
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self {
-            registry,
-            token: None,
-            mutations: Arc::new(Mutex::new(())),
-            schedules: Arc::new(Scheduler::default()),
-        }
-    }
-
-    /// The same API, requiring `Authorization: Bearer <token>` on every
-    /// mutating request.
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(Arc::from(token.into()));
-        self
-    }
-
-    /// The registry the API manages.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
-    /// The token mutating requests need, if any.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
-    }
-
-    /// The schedules played on the registry's links.
-    pub fn schedules(&self) -> &Arc<Scheduler> {
-        &self.schedules
-    }
-}
 
 /// Serves the API on `listener` until `stop` is cancelled, then stops
 /// accepting, lets open requests finish (within [`DRAIN_TIMEOUT`]), cancels
@@ -153,7 +109,7 @@ pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationTok
     {
         tracing::warn!("API stopped with requests still open after {DRAIN_TIMEOUT:?}");
     }
-    state.schedules.shutdown().await;
+    state.schedules().shutdown().await;
 }
 
 async fn serve_connection(stream: TcpStream, state: ApiState, stop: CancellationToken) {

@@ -10,12 +10,12 @@
 //! step fails, the proxies this request created are removed and the ones it
 //! changed are put back, so a failed populate changes nothing.
 //!
-//! [`PopulateConfig::into_plans`]: super::shapes::PopulateConfig::into_plans
+//! [`PopulateConfig::into_plans`]: crate::wire::shapes::PopulateConfig::into_plans
 
 use faultline_proxies::{Fault, Proxy, ProxyInfo, ProxyUpdate, Registry, RegistryError};
 
 use super::error::ApiError;
-use super::shapes::ProxyPlan;
+use crate::wire::shapes::ProxyPlan;
 
 /// What a populate step did, to undo it.
 enum Undo {

@@ -9,8 +9,9 @@ use hyper::{Response, StatusCode};
 
 use super::error::ApiError;
 use super::populate::populate as populate_plans;
-use super::routes::{json, no_content};
-use super::shapes::{decode_object, PopulateConfig, PopulateJson, ProxyConfig, ProxyJson};
+use super::respond::{json, no_content};
+use crate::wire::decode_object;
+use crate::wire::shapes::{PopulateConfig, PopulateJson, ProxyConfig, ProxyJson};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 

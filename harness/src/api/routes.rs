@@ -26,11 +26,13 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{header, Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::{access, body, links, metrics, proxies, schedules, toxics, ApiState};
+use super::respond::{reply, text};
+use super::state::ApiState;
+use super::{access, body, links, metrics, proxies, schedules, toxics};
 
 /// The Toxiproxy version whose API this one matches. Clients compare it
 /// (toxiproxy-ruby and toxiproxy-netcore use PATCH from 2.6 on; the .NET one
@@ -148,7 +150,7 @@ async fn dispatch(
     // Mutations run one at a time, so a populate or a read-modify-write toxic
     // update never interleaves with another change made through the API.
     let _exclusive = if access::is_mutating(&method) {
-        Some(state.mutations.lock().await)
+        Some(state.mutations().lock().await)
     } else {
         None
     };
@@ -200,37 +202,6 @@ fn version() -> Response<Full<Bytes>> {
         "application/json; charset=utf-8",
         body.into(),
     )
-}
-
-/// A JSON reply.
-pub(super) fn json<T: Serialize>(
-    status: StatusCode,
-    value: &T,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let body = serde_json::to_vec(value)
-        .map_err(|err| ApiError::Internal(format!("cannot encode the reply: {err}")))?;
-    Ok(reply(status, "application/json", body.into()))
-}
-
-/// An empty 204 reply.
-pub(super) fn no_content() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
-}
-
-fn text(content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    reply(StatusCode::OK, content_type, body.into())
-}
-
-fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(content_type),
-    );
-    response
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! A [`Scheduler`] keeps the runs, bounded, and plays each expanded timeline
 //! on tokio's clock in its own task, the way a drill's runner does and with
-//! the runner's code (`runner::apply_changes`, [`Healer`]): each change is
+//! the same code ([`apply_changes`], [`Healer`]): each change is
 //! published through the plane (the registry), never into a running
 //! pipeline, and every fault a run added is removed when it ends, is
 //! cancelled, fails, or is dropped.
@@ -22,11 +22,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::error::ApiError;
+use crate::apply::{apply_changes, sleep_precisely, Healer};
+use crate::base::LinkId;
 use crate::history::FaultAction;
-use crate::runner::{self, Healer};
-use crate::scenario::LinkId;
+use crate::plane::LinkProxy;
 use crate::schedule::{Change, Timeline, TimelineEntry};
-use crate::topology::LinkProxy;
 
 /// Schedules running at once; one more is refused (409).
 pub const MAX_RUNNING: usize = 64;
@@ -279,9 +279,9 @@ async fn play(run: Arc<Run>, timeline: Timeline, proxies: BTreeMap<LinkId, LinkP
                 state = RunState::Cancelled;
                 break;
             }
-            () = runner::sleep_precisely(run.started + entry.at) => {}
+            () = sleep_precisely(run.started + entry.at) => {}
         }
-        if let Err(err) = runner::apply_changes(entry, &proxies, &healer).await {
+        if let Err(err) = apply_changes(entry, &proxies, &healer).await {
             state = RunState::Failed;
             error = Some(err.to_string());
             break;

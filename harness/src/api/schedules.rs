@@ -1,8 +1,10 @@
 //! Handlers of `/faultline/schedules` and `/faultline/schedules/{id}`: a
 //! scenario's `schedule`, sent to an agent and played on its own links.
 //!
-//! The body is `{"schedule": [...], "seed": N, "duration": "20s"}`, the
-//! steps exactly as a scenario file writes them. It is checked by the
+//! The body is `{"schedule": [...], "seed": N, "duration": "20s",
+//! "time_scale": F}`, the steps exactly as a scenario file writes them and
+//! the scenario's `time_scale` applied as a drill applies it (by the
+//! schedule's expansion: every step time and the duration × F). It is checked by the
 //! scenario's own validation against a scenario made of the agent's links
 //! (regions from the link ids, each service running in the regions its
 //! links reach), so its errors name the same field paths a scenario file's
@@ -21,16 +23,16 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::links;
-use super::routes::{json, no_content};
+use super::respond::{json, no_content};
 use super::scheduler::{AppliedChange, Run, RunState, RunStatus, Scheduler};
-use super::shapes::{decode_object, ToxicJson};
+use crate::base::duration;
+use crate::base::LinkId;
 use crate::history::FaultAction;
-use crate::plane::{InProcess, Plane};
-use crate::scenario::{
-    duration, LinkConfig, LinkId, Scenario, ScenarioConfig, ScenarioError, ServiceConfig,
-};
+use crate::plane::{InProcess, LinkProxy, Plane};
+use crate::scenario::{LinkConfig, Scenario, ScenarioConfig, ScenarioError, ServiceConfig};
 use crate::schedule::{Change, StepConfig, Timeline};
-use crate::topology::LinkProxy;
+use crate::wire::decode_object;
+use crate::wire::shapes::ToxicJson;
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -47,11 +49,19 @@ pub struct ScheduleConfig {
     /// every step needs a `for`).
     #[serde(default, with = "duration::opt")]
     pub duration: Option<Duration>,
+    /// Factor on every schedule time, as a scenario's `time_scale`
+    /// (default 1; the range a scenario allows).
+    #[serde(default = "unscaled")]
+    pub time_scale: f64,
+}
+
+fn unscaled() -> f64 {
+    1.0
 }
 
 /// The top-level fields of [`ScheduleConfig`]: problems under them are the
 /// request's fault (400); others are the agent's links' (409).
-const BODY_FIELDS: [&str; 3] = ["schedule", "seed", "duration"];
+const BODY_FIELDS: [&str; 4] = ["schedule", "seed", "duration", "time_scale"];
 
 impl ScheduleConfig {
     /// Validates the schedule against `links` (the agent's), as a scenario
@@ -78,6 +88,7 @@ impl ScheduleConfig {
         }
         let mut config = ScenarioConfig::new("faultline schedule")
             .seed(self.seed)
+            .time_scale(self.time_scale)
             .duration(self.duration.unwrap_or(duration::MAX));
         config.schedule = self.schedule;
         let mut regions: Vec<&str> = links
@@ -352,6 +363,37 @@ mod tests {
             .validate(&links(&["a->b:kv"]))
             .expect("valid");
         assert_eq!(scenario.schedule[0].end, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_time_scale_scales_every_change_and_the_duration() {
+        let body = serde_json::json!({"schedule": [
+            {"at": "2s", "for": "4s", "fault": {"partition": [["a"], ["b"]]}},
+        ], "duration": "10s", "time_scale": 0.25});
+        let scenario = config(body).validate(&links(&["a->b:kv"])).expect("valid");
+        let timeline = scenario.timeline();
+        assert_eq!(timeline.time_scale, 0.25);
+        assert_eq!(timeline.duration, Duration::from_millis(2500));
+        let at: Vec<Duration> = timeline.entries.iter().map(|e| e.at).collect();
+        assert_eq!(
+            at,
+            [Duration::from_millis(500), Duration::from_millis(1500)]
+        );
+        let rows = plan(&timeline);
+        assert_eq!(rows[0].at_ms, 500.0);
+    }
+
+    #[test]
+    fn a_time_scale_out_of_range_is_400_naming_the_field() {
+        for bad in [0.0, -1.0, 1e6] {
+            let err = config(serde_json::json!({"schedule": [
+                {"at": "1s", "for": "2s", "fault": {"partition": [["a"], ["b"]]}},
+            ], "time_scale": bad}))
+            .validate(&links(&["a->b:kv"]))
+            .unwrap_err();
+            assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{bad}: {err}");
+            assert!(err.to_string().starts_with("time_scale: "), "{bad}: {err}");
+        }
     }
 
     #[test]

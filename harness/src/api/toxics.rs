@@ -6,8 +6,9 @@ use http_body_util::Full;
 use hyper::{Response, StatusCode};
 
 use super::error::ApiError;
-use super::routes::{json, no_content};
-use super::shapes::{decode_object, toxics_of, ToxicConfig, ToxicJson};
+use super::respond::{json, no_content};
+use crate::wire::decode_object;
+use crate::wire::shapes::{toxics_of, ToxicConfig, ToxicJson};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 

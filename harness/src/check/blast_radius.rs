@@ -19,8 +19,8 @@ use serde_json::{json, Map, Value};
 use super::percentiles::ms;
 use super::sli::{slis_by_phase, workload_ops, workload_regions, Phase, RegionSli};
 use super::{op_evidence, require_name, require_rate, CheckResult, InvariantError};
+use crate::base::duration::{self, format as format_duration};
 use crate::history::{History, Outcome};
-use crate::scenario::duration::{self, format as format_duration};
 
 const NAME: &str = "blast_radius";
 

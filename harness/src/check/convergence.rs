@@ -22,8 +22,8 @@ use serde_json::{json, Map, Value};
 use super::percentiles::ms;
 use super::window::fault_windows;
 use super::{require_name, CheckResult, InvariantError, EVIDENCE_LIMIT, FINAL_READ_OP};
+use crate::base::duration::{self, format as format_duration};
 use crate::history::{History, OpRecord, Outcome, Record};
-use crate::scenario::duration::{self, format as format_duration};
 
 const NAME: &str = "convergence";
 

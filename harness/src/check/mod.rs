@@ -22,7 +22,7 @@
 //! And what they share: [`window`] (fault windows), [`sli`] (per-region SLIs per
 //! phase of a run) and [`percentiles`] (HDR histogram percentiles). Durations
 //! are written with units, as everywhere in a scenario
-//! ([`crate::scenario::duration`]).
+//! ([`crate::base::duration`]).
 
 pub mod availability;
 pub mod blast_radius;

@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 use super::percentiles::{ms, Percentiles};
 use super::window::{fault_windows, traffic_end_ns};
 use super::{lag_evidence, require_name, CheckResult, InvariantError};
+use crate::base::duration::{self, format as format_duration};
 use crate::history::{History, LagRecord};
-use crate::scenario::duration::{self, format as format_duration};
 
 const NAME: &str = "replication_lag";
 

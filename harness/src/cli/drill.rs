@@ -1,12 +1,14 @@
 //! `faultline drill`: run a scenario (or the embedded default) to a verdict.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::progress::TerminalProgress;
 use super::ExitCode;
 use crate::check::Verdict;
-use crate::runner::{self, Drill, DrillError, DrillOptions};
+use crate::runner::{self, Drill, DrillError, DrillOptions, DrillProgress};
 use crate::scenario::Scenario;
 
 /// The scenario `faultline drill` runs when given none.
@@ -88,7 +90,12 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
         options: DrillOptions {
             report_dir: Some(report_dir),
             search,
-            progress: !args.quiet,
+            progress: if args.quiet {
+                None
+            } else {
+                TerminalProgress::new(scenario.scaled_duration())
+                    .map(|bar| Arc::new(bar) as Arc<dyn DrillProgress>)
+            },
             agent_token: args.agent_token.clone(),
             reproduce: Some(reproduce),
         },

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod drill;
 pub mod fault;
 pub mod plan;
+pub mod progress;
 pub mod serve;
 pub mod standalone;
 pub mod validate;

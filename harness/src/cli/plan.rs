@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::ExitCode;
-use crate::scenario::duration::{self, human};
+use crate::base::duration::{self, human};
 use crate::scenario::validate::MAX_SEED;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::schedule::timeline::{describe_fault, fault_json};

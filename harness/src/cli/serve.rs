@@ -23,8 +23,9 @@ use tokio_util::sync::CancellationToken;
 use super::ExitCode;
 use crate::api::access::{check_exposure, ExposureError, TOKEN_ENV};
 use crate::api::populate::populate;
-use crate::api::shapes::{PopulateConfig, ProxyPlan, ShapeError};
 use crate::api::{serve, ApiError, ApiState};
+use crate::wire::shapes::{PopulateConfig, ProxyPlan};
+use crate::wire::ShapeError;
 
 /// Arguments of `faultline serve`.
 #[derive(Debug, Clone, clap::Args)]

@@ -27,13 +27,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration;
 use super::final_read::FinalReadConfig;
 use super::link::LinkConfig;
 use super::probe::ProbeConfig;
 use super::service::ServiceConfig;
 use super::stop::StopConditionConfig;
 use super::workload::WorkloadConfig;
+use crate::base::duration;
 use crate::check::InvariantConfig;
 use crate::schedule::StepConfig;
 

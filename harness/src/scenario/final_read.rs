@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration;
-use super::error::{FieldPath, Problems};
+use crate::base::duration;
+use crate::base::{FieldPath, Problems};
 
 /// How long a final read may take unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::error::{FieldPath, Position};
+use crate::base::{FieldPath, Position};
 
 /// Where each value of a JSON document starts.
 #[derive(Debug, Default)]

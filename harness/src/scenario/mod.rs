@@ -17,20 +17,21 @@
 //! - [`validate`]: the semantic checks, config → [`Scenario`].
 //! - [`service`], [`template`]: services (addresses or spawned commands) and
 //!   the placeholders of their commands.
-//! - [`link`], [`effects`]: links between regions and their baseline effects.
+//! - [`link`]: links between regions and their baseline effects.
 //! - [`workload`], [`probe`], [`final_read`], [`stop`]: traffic, replication
-//!   probes, end-of-drill reads, stop conditions.
-//! - [`duration`]: durations with units.
-//! - [`error`], [`locate`]: problems with field paths and file positions.
+//!   probes, end-of-drill reads, stop conditions; [`breach`]: whether a stop
+//!   condition holds over a window of operations.
+//! - [`error`], [`locate`]: a scenario's problems with their file positions.
 //!
 //! The schedule's types (steps, region-level faults) live in
-//! [`crate::schedule`], which also expands them into a timeline.
+//! [`crate::schedule`], which also expands them into a timeline; the
+//! vocabulary both use (durations, field paths, link ids, effects) in
+//! [`crate::base`]. Dependencies run scenario → schedule → base.
 
 #![warn(missing_docs)]
 
+pub mod breach;
 pub mod config;
-pub mod duration;
-pub mod effects;
 pub mod error;
 pub mod final_read;
 pub mod link;
@@ -49,9 +50,10 @@ use std::time::Duration;
 
 use serde_json::error::Category;
 
+pub use crate::base::effects::{Effects, Loss, LossConfig, LossFields};
+pub use crate::base::{FieldPath, Position, Problem, Stage};
 pub use config::ScenarioConfig;
-pub use effects::{Effects, Loss, LossConfig, LossFields};
-pub use error::{FieldPath, Position, Problem, ScenarioError, Stage};
+pub use error::ScenarioError;
 pub use final_read::{FinalRead, FinalReadConfig};
 pub use link::{Link, LinkConfig, LinkId};
 pub use probe::{Probe, ProbeConfig, ReplicationProbe, ReplicationProbeConfig};

@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration;
-use super::error::{FieldPath, Problems};
 use super::workload::{Request, RequestConfig};
+use crate::base::duration;
+use crate::base::{FieldPath, Problems};
 
 /// How often a replication probe writes a marker unless told otherwise.
 pub const DEFAULT_EVERY: Duration = Duration::from_millis(500);

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration;
-use super::error::{FieldPath, Problems};
 use super::link::LinkId;
 use super::template::{Placeholder, Template};
+use crate::base::duration;
+use crate::base::{FieldPath, Problems};
 
 /// How long a spawned service may take to become ready unless told otherwise.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(10);

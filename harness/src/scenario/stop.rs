@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::duration;
-use super::error::{FieldPath, Problems};
+use crate::base::duration;
+use crate::base::{FieldPath, Problems};
 
 /// A stop condition as the scenario file writes it. Exactly one of
 /// `success_rate_below` and `p99_above`.

@@ -10,12 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::config::ScenarioConfig;
-use super::duration;
-use super::effects::Effects;
-use super::error::{FieldPath, Problem, Problems};
 use super::link::{Link, LinkConfig, LinkId};
 use super::stop::list_or_none;
 use super::{Region, Scenario};
+use crate::base::duration;
+use crate::base::effects::Effects;
+use crate::base::{FieldPath, Problem, Problems};
 use crate::check::{InvariantConfig, InvariantError};
 use crate::schedule::{self, Network};
 

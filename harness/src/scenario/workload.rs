@@ -19,8 +19,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::duration;
-use super::error::{FieldPath, Problems};
+use crate::base::duration;
+use crate::base::{FieldPath, Problems};
 
 /// How long a request may take unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -20,10 +20,10 @@ use faultline_proxies::{Direction, Fault};
 use serde::{Deserialize, Serialize};
 
 use super::Network;
-use crate::scenario::duration;
-use crate::scenario::effects::{effect_setters, EffectFields, Effects, LossConfig};
-use crate::scenario::error::{FieldPath, Problems};
-use crate::scenario::LinkId;
+use crate::base::duration;
+use crate::base::effects::{effect_setters, EffectFields, Effects, LossConfig};
+use crate::base::LinkId;
+use crate::base::{FieldPath, Problems};
 
 /// A `degrade` fault as the scenario file writes it.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

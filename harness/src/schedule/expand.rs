@@ -12,11 +12,11 @@ use faultline_proxies::Fault;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use super::fault::RegionFault;
 use super::timeline::{Change, LinkFaultChange, Timeline, TimelineEntry};
+use super::RegionFault;
 use super::{scale, step_rng, Network, Step};
+use crate::base::LinkId;
 use crate::history::FaultAction;
-use crate::scenario::LinkId;
 
 /// Proxy faults, link by link.
 type LinkFaults = Vec<(LinkId, Fault)>;

@@ -13,10 +13,10 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::fault::{BasicFault, RegionFaultConfig};
+use super::{BasicFault, RegionFaultConfig};
 use super::{Context, MAX_CHANGES};
-use crate::scenario::duration;
-use crate::scenario::error::{FieldPath, Problems};
+use crate::base::duration;
+use crate::base::{FieldPath, Problems};
 
 fn default_duty() -> f64 {
     0.5

@@ -21,10 +21,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::fault::{BasicFault, RegionFaultConfig};
+use super::{BasicFault, RegionFaultConfig};
 use super::{Context, MAX_CHANGES};
-use crate::scenario::duration::{self, DurationRange};
-use crate::scenario::error::{FieldPath, Problems};
+use crate::base::duration::{self, DurationRange};
+use crate::base::{FieldPath, Problems};
 
 /// A `random` nemesis as the scenario file writes it. Exactly one of `count`
 /// and `every`.

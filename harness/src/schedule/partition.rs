@@ -34,8 +34,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::Network;
-use crate::scenario::error::{FieldPath, Problems};
-use crate::scenario::LinkId;
+use crate::base::LinkId;
+use crate::base::{FieldPath, Problems};
 
 /// A partition as the scenario file writes it: groups, or an object.
 #[derive(Debug, Clone, PartialEq, Serialize)]

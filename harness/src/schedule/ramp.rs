@@ -18,11 +18,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::degrade::{Degrade, DegradeConfig};
-use super::fault::RegionFaultConfig;
+use super::RegionFaultConfig;
 use super::{Context, MAX_CHANGES};
-use crate::scenario::duration;
-use crate::scenario::effects::Effects;
-use crate::scenario::error::{FieldPath, Problems};
+use crate::base::duration;
+use crate::base::effects::Effects;
+use crate::base::{FieldPath, Problems};
 
 /// Time between the jumps of a linear ramp unless told otherwise.
 pub const DEFAULT_EVERY: Duration = Duration::from_secs(1);

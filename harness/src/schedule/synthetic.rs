@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Context, Network};
-use crate::scenario::error::{FieldPath, Problems};
-use crate::scenario::LinkId;
+use crate::base::LinkId;
+use crate::base::{FieldPath, Problems};
 
 /// `regions` with a link of `service` from every region to every other, in
 /// region order.

@@ -11,9 +11,9 @@ use std::time::Duration;
 use faultline_proxies::{Direction, Fault, FaultKind};
 use serde_json::{json, Value};
 
+use crate::base::duration::{self, human};
+use crate::base::LinkId;
 use crate::history::{FaultAction, FaultRecord};
-use crate::scenario::duration::{self, human};
-use crate::scenario::LinkId;
 
 /// A drill's fault changes, in the order the runner applies them.
 #[derive(Debug, Clone, PartialEq)]

@@ -239,3 +239,55 @@ async fn a_bad_schedule_file_exits_64_naming_the_file_and_the_field() {
     );
     assert_eq!(fault_count(&api).await, 0);
 }
+
+#[tokio::test]
+async fn a_scenario_time_scale_and_the_flag_are_applied_by_the_server() {
+    let api = api_with_links().await;
+    let scenario = TempConfig::new(
+        r#"{"name": "x", "duration": "40s", "time_scale": 0.5, "regions": ["a", "b"], "services": {},
+            "schedule": [{"at": "20s", "for": "10s", "fault": {"partition": [["a"], ["b"]]}}]}"#,
+    );
+    let path = scenario.0.to_str().expect("a UTF-8 path");
+
+    let output = fault_at(&api, &["schedule", path])
+        .await
+        .expect("scheduled");
+    let id = started_id(&output);
+    let at: Vec<&str> = output
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        at.contains(&"10000ms") && at.contains(&"15000ms"),
+        "{output}"
+    );
+    assert!(
+        at.iter().all(|at| ["10000ms", "15000ms"].contains(at)),
+        "20 s and 30 s, × 0.5: {output}"
+    );
+    fault_at(&api, &["unschedule", &id])
+        .await
+        .expect("cancelled");
+
+    let output = fault_at(&api, &["schedule", path, "--time-scale", "0.1"])
+        .await
+        .expect("scheduled");
+    let id = started_id(&output);
+    assert!(
+        output.contains("\n2000ms "),
+        "the flag overrides the file: {output}"
+    );
+    fault_at(&api, &["unschedule", &id])
+        .await
+        .expect("cancelled");
+
+    let (code, message) = fault_at(&api, &["schedule", path, "--time-scale", "0"])
+        .await
+        .expect_err("refused");
+    assert_eq!(code, ExitCode::Usage, "{message}");
+    assert!(
+        message.contains("time_scale") && message.contains("HTTP 400"),
+        "{message}"
+    );
+}

@@ -1257,7 +1257,7 @@ async fn serve_applies_the_toxics_its_config_lists() {
     let url = server.url();
     let stop = CancellationToken::new();
     let running = tokio::spawn(server.run(stop.clone()));
-    let client = api::client::ApiClient::new(&url, None).expect("client");
+    let client = faultline_harness::wire::client::ApiClient::new(&url, None).expect("client");
     let toxics = client.toxics("db").await.expect("toxics over the API");
     let names: Vec<&str> = toxics.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["cut", "latency_downstream"]);

@@ -85,7 +85,7 @@ pub fn human(duration: Duration) -> String {
     format!("{text}{unit}")
 }
 
-/// `#[serde(with = "crate::scenario::duration::text")]` for a `Duration` field.
+/// `#[serde(with = "crate::base::duration::text")]` for a `Duration` field.
 pub mod text {
     use super::*;
 
@@ -106,7 +106,7 @@ pub mod text {
     }
 }
 
-/// `#[serde(default, with = "crate::scenario::duration::opt")]` for an
+/// `#[serde(default, with = "crate::base::duration::opt")]` for an
 /// `Option<Duration>` field (absent or `null` is `None`).
 pub mod opt {
     use super::*;

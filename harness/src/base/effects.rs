@@ -15,7 +15,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::duration;
-use super::error::{FieldPath, Problems};
+use super::problem::{FieldPath, Problems};
 
 /// The retransmission timeout a `loss` uses unless told otherwise: Linux's
 /// minimum RTO.
@@ -154,9 +154,7 @@ macro_rules! effect_setters {
         /// With this loss probability.
         #[must_use]
         pub fn loss(mut self, probability: f64) -> Self {
-            self.loss = Some($crate::scenario::effects::LossConfig::Probability(
-                probability,
-            ));
+            self.loss = Some($crate::base::effects::LossConfig::Probability(probability));
             self
         }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use faultline_proxies::{FaultKind, OnHeal};
 use serde_json::{Map, Number, Value};
 
-use super::shapes::ShapeError;
+use super::decode::ShapeError;
 
 /// The default retransmission timeout of a `loss` toxic: Linux's minimum RTO.
 pub const DEFAULT_RTO: Duration = Duration::from_millis(200);
