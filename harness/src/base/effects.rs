@@ -1,7 +1,7 @@
 //! Link effects: the latency, jitter, loss and bandwidth a link baseline or a
 //! `degrade` fault puts on the streams of a link.
 //!
-//! The raw attributes sit flat on [`super::LinkConfig`] and
+//! The raw attributes sit flat on [`crate::scenario::LinkConfig`] and
 //! [`crate::schedule::DegradeConfig`] (`"latency": "40ms", "loss": 0.01`);
 //! [`Effects::check`] validates them into an [`Effects`], which turns into one
 //! `faultline_proxies::Fault` per attribute kind and stream.
@@ -132,7 +132,7 @@ pub struct EffectFields<'a> {
 
 /// The builder methods of a config that holds the effect attributes flat
 /// (`latency`, `jitter`, `loss`, `rate_kb`): a link's baseline
-/// ([`super::LinkConfig`]) and a [`crate::schedule::DegradeConfig`]. The
+/// ([`crate::scenario::LinkConfig`]) and a [`crate::schedule::DegradeConfig`]. The
 /// attributes cannot move into one shared struct: serde's `flatten` does not
 /// work with `deny_unknown_fields`, which both configs need.
 macro_rules! effect_setters {

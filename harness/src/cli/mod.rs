@@ -2,6 +2,8 @@
 //!
 //! `main.rs` parses [`Cli`], installs signal handling and calls [`run`]. Every
 //! subcommand returns an [`ExitCode`] so tests can drive it without a process.
+//! [`progress`] draws a drill's progress on a terminal (the runner only
+//! knows its `DrillProgress` trait).
 //! [`standalone`] holds what the other binaries (`faultline-bench`,
 //! `faultline-fidelity`) need around their library call.
 

@@ -4,7 +4,7 @@
 //! stand on this module; it knows neither.
 //!
 //! Module map:
-//! - [`decode`]: bodies and files into shapes; [`ShapeError`], which names
+//! - [`decode`](mod@decode): bodies and files into shapes; [`ShapeError`], which names
 //!   the field or toxic attribute at fault.
 //! - [`shapes`]: Toxiproxy's JSON shapes (proxies, toxics, populate) and
 //!   their conversion to and from the data plane's types.
