@@ -190,6 +190,7 @@ fn describe_body(body: &Value) -> String {
                 Value::Array(_) if name == "between" || name == "regions" || name == "services" => {
                     format!("{name} {}", describe_list(value))
                 }
+                Value::Object(_) => format!("{name}({})", describe_body(value)),
                 _ => format!("{name}={}", attribute(name, value)),
             })
             .collect::<Vec<_>>()
@@ -342,6 +343,12 @@ mod tests {
             "ramp degrade into=a latency=0s → degrade into=a latency=2s"
         );
         assert_eq!(describe_what(&json!({"heal": null})), "heal");
+        assert_eq!(
+            describe_what(
+                &json!({"degrade": {"into": "a", "loss": {"probability": 0.05, "correlation": 0.25}}})
+            ),
+            "degrade into=a loss(correlation=25% probability=5%)"
+        );
         assert_eq!(attribute("latency", &json!("1s 500ms")), "1.5s");
         assert_eq!(attribute("loss", &json!(0.48)), "48%");
         assert_eq!(attribute("region", &json!("eu-west")), "eu-west");

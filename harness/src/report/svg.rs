@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::human::{self, describe_what};
+use super::human;
 use super::lanes::{lanes, Lane};
 use super::layout::{text_width, truncate, wrap, TextBox};
 use super::timeline::relative_time;
@@ -365,7 +365,7 @@ pub fn timeline_svg(input: &ReportInput<'_>) -> String {
                 body.out,
                 r#"<g class="fault-band" data-step="{}"><title>{} · {} → {}{}</title>"#,
                 lane.step,
-                escape(&describe_what(&band.what)),
+                escape(&lane.fault),
                 relative_time(band.start_ns),
                 relative_time(band.end_ns),
                 if band.healed { "" } else { " (never healed)" }
@@ -377,9 +377,18 @@ pub fn timeline_svg(input: &ReportInput<'_>) -> String {
                 } else {
                     0.55
                 };
+                let tip = if ramp {
+                    format!(
+                        "<title>{} from {}</title>",
+                        escape(&level.text),
+                        relative_time(level.start_ns)
+                    )
+                } else {
+                    String::new()
+                };
                 let _ = writeln!(
                     body.out,
-                    r#"<rect class="fault-level" x="{l0:.1}" y="{:.1}" width="{:.1}" height="{band_height}" fill="{colour}" fill-opacity="{opacity:.2}"/>"#,
+                    r#"<rect class="fault-level" x="{l0:.1}" y="{:.1}" width="{:.1}" height="{band_height}" fill="{colour}" fill-opacity="{opacity:.2}">{tip}</rect>"#,
                     top + 3.0,
                     (l1 - l0).max(1.0)
                 );
