@@ -37,12 +37,12 @@ pub fn duration(value: Duration) -> String {
     duration_ns(u64::try_from(value.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// [`duration`] of a count of nanoseconds.
+/// [`duration()`] of a count of nanoseconds.
 pub fn duration_ns(ns: u64) -> String {
     duration_secs(ns as f64 / 1e9)
 }
 
-/// [`duration`] of a (possibly fractional) count of milliseconds; negative
+/// [`duration()`] of a (possibly fractional) count of milliseconds; negative
 /// values keep their sign.
 pub fn duration_ms(ms: f64) -> String {
     duration_secs(ms / 1e3)
@@ -208,7 +208,7 @@ fn describe_list(list: &Value) -> String {
         .join(", ")
 }
 
-/// One attribute value of a fault: durations (`"1s 500ms"`) as [`duration`]
+/// One attribute value of a fault: durations (`"1s 500ms"`) as [`duration()`]
 /// (`1.5s`), rates (`loss`, `probability`, …) as [`percent`], numbers as [`number`].
 pub fn attribute(name: &str, value: &Value) -> String {
     match value {
