@@ -498,7 +498,6 @@ pub fn timeline_svg(input: &ReportInput<'_>) -> String {
         body.raw("</g>");
         y += 4.0;
     }
-    let violations_bottom = y;
 
     // Legend.
     y += 6.0;
@@ -731,7 +730,6 @@ pub fn timeline_svg(input: &ReportInput<'_>) -> String {
             axis_y,
         );
     }
-    let _ = violations_bottom;
     let height = bottom + 26.0;
 
     let mut svg = String::new();
