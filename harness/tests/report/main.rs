@@ -886,3 +886,57 @@ fn faultline_sweep_refuses_bad_seeds_with_exit_64() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sweep_summary_and_svg_of_fixed_runs() {
+    use faultline_harness::report::sweep::{sweep_svg, sweep_text, SweepRun};
+    let history = drill();
+    let failing = results(&history);
+    let mut passing = failing.clone();
+    for result in &mut passing {
+        result.verdict = faultline_harness::check::Verdict::Pass;
+    }
+    let runs: Vec<SweepRun> = (1..=4)
+        .map(|seed| SweepRun {
+            seed,
+            dir: format!("seed-{seed}"),
+            results: if seed % 2 == 0 {
+                passing.clone()
+            } else {
+                failing.clone()
+            },
+            error: None,
+        })
+        .chain(std::iter::once(SweepRun {
+            seed: 5,
+            dir: "seed-5".into(),
+            results: Vec::new(),
+            error: Some("starting service inventory in us-east: no such file".into()),
+        }))
+        .collect();
+    let text = sweep_text("split-brain-oversell", &runs);
+    assert!(
+        text.contains(
+            "no_oversell(order WIDGET-001)                   2/5       2/5       1/5  yes"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "convergence(within 10s)                         0/5       4/5       1/5  no"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("drill failed: starting service inventory"),
+        "{text}"
+    );
+    insta::assert_snapshot!("sweep_txt", text);
+    let svg = sweep_svg("split-brain-oversell", &runs);
+    assert_no_text_overlaps(&svg, "sweep.svg");
+    assert_eq!(
+        svg.matches(r#"<rect class="cell""#).count(),
+        5 * (failing.len() + 1)
+    );
+    insta::assert_snapshot!("sweep_svg", svg);
+}
