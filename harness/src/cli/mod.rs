@@ -16,8 +16,10 @@ pub mod drill;
 pub mod fault;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod serve;
 pub mod standalone;
+pub mod sweep;
 pub mod validate;
 
 /// faultline: recreate multi-region failures on one machine and in CI.
@@ -38,6 +40,10 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Print a scenario's expanded timeline; injects nothing.
     Plan(plan::PlanArgs),
+    /// Run a scenario once per seed and summarize the verdicts.
+    Sweep(sweep::SweepArgs),
+    /// Redraw a run's report (summary, SVG, HTML) from its report.json and history.jsonl.
+    Report(report::ReportArgs),
     /// Re-run a scenario's invariants over a recorded history.
     Check(check::CheckArgs),
     /// Validate a scenario file.
@@ -79,6 +85,8 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> ExitCode {
         Command::Serve(args) => serve::run(args, stop).await,
         Command::Drill(args) => drill::run(args, stop).await,
         Command::Plan(args) => plan::run(args).await,
+        Command::Sweep(args) => sweep::run(args, stop).await,
+        Command::Report(args) => report::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Validate(args) => validate::run(args).await,
         Command::Fault(command) => fault::run_until(command, stop).await,

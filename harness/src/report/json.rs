@@ -13,6 +13,7 @@
 //!                 "slis": {"<region>": {"count", "ok", "errors", "unknowns",
 //!                                      "success_rate", "p50_ms", "p99_ms"}}}],
 //!   "verdicts": [{"name", "verdict", "message", "figures", "evidence", "evidence_omitted"}],
+//!   "first_violations": [{"name", "at_ns"}],
 //!   "verdict": "pass" | "fail" | "unknown" }
 //! ```
 
@@ -21,6 +22,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value};
 
 use super::timeline::events;
+use super::violation::violations;
 use super::{ReportInput, REPORT_VERSION};
 use crate::check::overall_verdict;
 use crate::check::sli::{slis_by_phase, PhaseKind};
@@ -92,6 +94,10 @@ pub fn report_json(input: &ReportInput<'_>) -> Value {
         "events": events(history),
         "windows": windows,
         "verdicts": input.results,
+        "first_violations": violations(input.results)
+            .into_iter()
+            .map(|v| json!({"name": v.name, "at_ns": v.at_ns}))
+            .collect::<Vec<_>>(),
         "verdict": overall_verdict(input.results),
     })
 }

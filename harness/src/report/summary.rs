@@ -9,9 +9,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::timeline::{events, relative_time};
+use super::human;
+use super::lanes::lanes;
+use super::timeline::{events, phase_label, relative_time};
 use super::ReportInput;
-use crate::check::percentiles::ms;
 use crate::check::sli::slis_by_phase;
 use crate::check::window::history_end_ns;
 use crate::check::{overall_verdict, CheckResult, Verdict};
@@ -30,10 +31,10 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
     let _ = writeln!(out, "faultline report: {}", input.name);
     let _ = writeln!(
         out,
-        "  seed {} · started {} · {:.3}s recorded · regions {}",
+        "  seed {} · started {} · {} recorded · regions {}",
         input.seed,
         history.run.started_at,
-        ms(history_end_ns(history)) / 1_000.0,
+        human::duration_ns(history_end_ns(history)),
         if regions.is_empty() {
             "-".to_owned()
         } else {
@@ -57,6 +58,7 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
         .unwrap_or(0)
         .max("region".len());
     let region_set = regions.iter().cloned().collect();
+    let lanes = lanes(history);
     for phase_slis in slis_by_phase(history, None, &region_set) {
         let phase = &phase_slis.phase;
         let reach = phase
@@ -72,7 +74,7 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
         let _ = writeln!(
             out,
             "  {}  {} → {}{reach}",
-            phase.label(),
+            phase_label(phase, &lanes),
             relative_time(phase.start_ns),
             relative_time(phase.end_ns)
         );
@@ -87,10 +89,10 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
             };
             let rate = sli
                 .success_rate()
-                .map_or_else(|| "-".to_owned(), |r| format!("{:.2}%", r * 100.0));
+                .map_or_else(|| "-".to_owned(), human::percent);
             let (p50, p99) = sli.latency.map_or_else(
                 || ("-".to_owned(), "-".to_owned()),
-                |l| (format!("{}ms", ms(l.p50_ns)), format!("{}ms", ms(l.p99_ns))),
+                |l| (human::duration_ns(l.p50_ns), human::duration_ns(l.p99_ns)),
             );
             let _ = writeln!(
                 out,
@@ -173,19 +175,20 @@ fn write_verdict(out: &mut String, result: &CheckResult) {
     }
 }
 
-/// `key=value` pairs of a figures object: its top-level numbers first, then
-/// everything nested, with dotted keys.
-fn figure_pairs(figures: &Value) -> Vec<String> {
+/// `key=value` pairs of a figures object, written for people
+/// ([`human::figure`]): its top-level numbers first, then everything nested,
+/// with dotted keys.
+pub fn figure_pairs(figures: &Value) -> Vec<String> {
     let Value::Object(map) = figures else {
         return match figures {
             Value::Null => Vec::new(),
-            other => vec![format!("value={}", scalar(other))],
+            other => vec![human::figure("value", other)],
         };
     };
     let mut out: Vec<String> = map
         .iter()
         .filter(|(_, item)| !item.is_object())
-        .map(|(key, item)| format!("{key}={}", scalar(item)))
+        .map(|(key, item)| human::figure(key, item))
         .collect();
     for (key, item) in map.iter().filter(|(_, item)| item.is_object()) {
         flatten_all(key, item, &mut out);
@@ -200,15 +203,7 @@ fn flatten_all(prefix: &str, value: &Value, out: &mut Vec<String>) {
                 flatten_all(&format!("{prefix}.{key}"), item, out);
             }
         }
-        other => out.push(format!("{prefix}={}", scalar(other))),
-    }
-}
-
-fn scalar(value: &Value) -> String {
-    match value {
-        Value::Null => "-".to_owned(),
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
+        other => out.push(human::figure(prefix, other)),
     }
 }
 

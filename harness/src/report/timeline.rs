@@ -10,9 +10,11 @@
 
 use serde::Serialize;
 
-use crate::check::percentiles::ms;
+use super::human::{self, describe_what};
+use super::lanes::{lane_of, Lane};
 use crate::check::sli::workload_ops;
-use crate::check::window::{describe_fault, history_end_ns};
+use crate::check::sli::{Phase, PhaseKind};
+use crate::check::window::history_end_ns;
 use crate::history::{FaultAction, History, OpRecord, Outcome};
 
 /// What kind of moment an [`Event`] is.
@@ -94,7 +96,7 @@ pub fn events(history: &History) -> Vec<Event> {
             kind,
             region: None,
             step: Some(fault.step),
-            text: format!("{} {verb}", describe_fault(&fault.what)),
+            text: format!("{} {verb}", describe_what(&fault.what)),
             details,
         });
     }
@@ -200,7 +202,7 @@ fn region_events(region: &str, ops: &[&OpRecord], boundaries: &[u64], events: &m
     }
 }
 
-/// `order WIDGET-001 (invoked T+00:07.100, took 2000ms): timeout after 2s`.
+/// `order WIDGET-001 (invoked T+00:07.100, took 2s): timeout after 2s`.
 fn describe_op(op: &OpRecord) -> String {
     let key = op
         .key
@@ -213,11 +215,24 @@ fn describe_op(op: &OpRecord) -> String {
         Outcome::Unknown => "outcome unknown".into(),
     });
     format!(
-        "{}{key} (invoked {}, took {}ms): {outcome}",
+        "{}{key} (invoked {}, took {}): {outcome}",
         op.op,
         relative_time(op.start_ns),
-        ms(op.end_ns.saturating_sub(op.start_ns))
+        human::duration_ns(op.end_ns.saturating_sub(op.start_ns))
     )
+}
+
+/// A phase of the run for people: `before faults`, `step 0 partition [a] | [b]`,
+/// `step 1 degrade … latency=0s→2s` (a ramp's range, from its lane), `after heal`.
+pub fn phase_label(phase: &Phase, lanes: &[Lane]) -> String {
+    match &phase.kind {
+        PhaseKind::Fault(window) => {
+            let fault = lane_of(lanes, window.step, window.start_ns)
+                .map_or_else(|| describe_what(&window.what), |lane| lane.fault.clone());
+            format!("step {} {fault}", window.step)
+        }
+        _ => phase.label(),
+    }
 }
 
 /// `T+00:05.000` (minutes, seconds, milliseconds); `T+1:02:05.000` past an hour.
@@ -233,12 +248,14 @@ pub fn relative_time(ns: u64) -> String {
     }
 }
 
-/// `on time`, `1.2ms late` or `0.3ms early`.
+/// `on time`, `1.2ms late` or `300µs early`.
 pub fn schedule_error(planned_ns: u64, actual_ns: u64) -> String {
     match actual_ns.cmp(&planned_ns) {
         std::cmp::Ordering::Equal => "on time".into(),
-        std::cmp::Ordering::Greater => format!("{}ms late", ms(actual_ns - planned_ns)),
-        std::cmp::Ordering::Less => format!("{}ms early", ms(planned_ns - actual_ns)),
+        std::cmp::Ordering::Greater => {
+            format!("{} late", human::duration_ns(actual_ns - planned_ns))
+        }
+        std::cmp::Ordering::Less => format!("{} early", human::duration_ns(planned_ns - actual_ns)),
     }
 }
 

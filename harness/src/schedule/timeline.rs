@@ -201,7 +201,7 @@ impl Timeline {
             .max()
             .unwrap_or(0);
         for entry in &self.entries {
-            let what = serde_json::to_string(&entry.what).unwrap_or_default();
+            let what = crate::report::human::describe_what(&entry.what);
             let _ = writeln!(
                 out,
                 "  {:>at_width$}  step {:<label_width$}  {:<6}  {what}",
@@ -239,10 +239,7 @@ impl Timeline {
     }
 }
 
-fn percent(value: f64) -> String {
-    let text = format!("{:.3}", value * 100.0);
-    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
-}
+use crate::report::human::percent;
 
 /// A one-line description of a proxy fault: `latency 40ms ±5ms`,
 /// `blackhole on_heal=deliver`, `loss 30% correlation 0% rto 200ms`.
