@@ -52,6 +52,19 @@ pub struct ReportInput<'a> {
     pub history: &'a History,
     /// The verdicts, in the scenario's order.
     pub results: &'a [CheckResult],
+    /// Where every link's proxy ran, in link order.
+    pub placements: Vec<LinkPlacement>,
+}
+
+/// Where one link's proxy ran during the drill.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LinkPlacement {
+    /// The link id, `FROM->TO:SERVICE`.
+    pub link: String,
+    /// `in-process`, or the URL of the `faultline serve` agent that held it.
+    pub plane: String,
+    /// The address region FROM's clients used.
+    pub listen: String,
 }
 
 impl ReportInput<'_> {

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod config;
 pub mod duration;
 pub mod effects;
@@ -49,6 +50,7 @@ use std::time::Duration;
 
 use serde_json::error::Category;
 
+pub use agent::{AgentConfig, AgentEntry};
 pub use config::ScenarioConfig;
 pub use effects::{Effects, Loss, LossConfig, LossFields};
 pub use error::{FieldPath, Position, Problem, ScenarioError, Stage};

@@ -1345,6 +1345,13 @@ fn serve_off_loopback_needs_a_token_before_binding_anything() {
     let err = serve::check(args.clone()).expect_err("no token");
     assert!(err.to_string().contains("FAULTLINE_TOKEN"), "{err}");
     assert_eq!(err.exit_code(), ExitCode::Usage);
+    assert!(err.to_string().contains("--insecure"), "{err}");
+    let mut insecure = args.clone();
+    insecure.insecure = true;
+    assert!(
+        serve::check(insecure).is_ok(),
+        "--insecure serves without a token"
+    );
     args.token = Some("t0ken".into());
     assert!(serve::check(args).is_ok());
 }
