@@ -200,6 +200,13 @@ pub enum FaultCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Print the server's version (`GET /version`); exits 0 only when it
+    /// answers, so it is the container image's health check.
+    Version {
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Cancel a running schedule; the server removes every fault it applied.
     Unschedule {
         /// The schedule's id (`sched-1`).
@@ -582,6 +589,10 @@ pub async fn execute_until(
         FaultCommand::Schedules { server } => {
             let schedules = client(&server)?.schedules().await?;
             out.write_all(schedules_table(&schedules).as_bytes())?;
+        }
+        FaultCommand::Version { server } => {
+            let version = client(&server)?.version().await?;
+            writeln!(out, "{}", version.trim())?;
         }
         FaultCommand::Unschedule { id, server } => {
             let client = client(&server)?;

@@ -1547,6 +1547,21 @@ async fn fault_subcommands_drive_a_live_api() {
 }
 
 #[tokio::test]
+async fn fault_version_answers_only_when_the_server_does() {
+    let api = start_api().await;
+    let out = run_fault(&["version", "--url", &api.url])
+        .await
+        .expect("version");
+    let body: Value = serde_json::from_str(out.trim()).expect("the server's /version JSON");
+    assert!(body["version"].is_string(), "{out}");
+    let nothing = format!("http://{}", closed_port().await);
+    let err = run_fault(&["version", "--url", &nothing])
+        .await
+        .expect_err("unreachable");
+    assert_eq!(err.exit_code(), ExitCode::Internal);
+}
+
+#[tokio::test]
 async fn fault_reports_an_unreachable_server_as_an_internal_error() {
     let nothing = format!("http://{}", closed_port().await);
     let err = run_fault(&["list", "--url", &nothing])
