@@ -26,6 +26,8 @@ COPY --from=build /src/target/release/faultline /src/target/release/fixture /usr
 USER 10001:10001
 WORKDIR /reports
 EXPOSE 8474
+# Asks the agent's /version on the default port; a container started with
+# another --port or --host should override it (docker run --health-cmd ...).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD ["faultline", "fault", "version", "--url", "http://127.0.0.1:8474"]
 ENTRYPOINT ["faultline"]
