@@ -173,5 +173,9 @@ fn split_brain_across_namespaced_hosts_gives_the_single_host_verdicts() {
             summary.contains("LINKS (where each link's proxy ran)"),
             "{summary}"
         );
+        assert!(
+            summary.contains("→ applied on: http://10.200."),
+            "the timeline says where the partition was applied: {summary}"
+        );
     }
 }
