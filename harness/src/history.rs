@@ -4,6 +4,7 @@
 //! Times are nanoseconds since the `run` record's `started_at` (UTC). The format
 //! is versioned by [`HISTORY_VERSION`]; outside tools rely on it (DESIGN §6).
 
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
@@ -111,6 +112,11 @@ pub struct FaultRecord {
     pub planned_ns: u64,
     /// When it was applied, ns since start.
     pub actual_ns: u64,
+    /// Link → where its proxy runs and so where the change was applied:
+    /// `in-process`, or the URL of the `faultline serve` agent holding it.
+    /// Written only when some link is on an agent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub placed_on: BTreeMap<String, String>,
 }
 
 /// A replication-probe marker.

@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -29,6 +30,9 @@ pub struct LinkProxy {
     /// The address region `from`'s clients use.
     pub listen: String,
 }
+
+/// What [`Plane::location`] says for the in-process plane.
+pub const IN_PROCESS: &str = "in-process";
 
 /// A boxed future borrowing the plane.
 pub type PlaneFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PlaneError>> + Send + 'a>>;
@@ -56,6 +60,12 @@ pub enum PlaneError {
 pub trait Plane: Send + Sync + fmt::Debug {
     /// Where this plane lives, for messages (`in-process` or the agent URL).
     fn location(&self) -> String;
+    /// The address a new link proxy on this plane listens on: loopback here;
+    /// on an agent, the agent's own address, so other hosts reach it. `port`
+    /// 0 picks a free one.
+    fn proxy_listen(&self, port: u16) -> String {
+        format!("127.0.0.1:{port}")
+    }
     /// Creates a proxy; returns the address it listens on.
     fn create_proxy(&self, spec: ProxySpec) -> PlaneFuture<'_, String>;
     /// Adds a fault.
@@ -90,7 +100,7 @@ impl InProcess {
 
 impl Plane for InProcess {
     fn location(&self) -> String {
-        "in-process".into()
+        IN_PROCESS.into()
     }
 
     fn create_proxy(&self, spec: ProxySpec) -> PlaneFuture<'_, String> {
@@ -134,6 +144,8 @@ impl Plane for InProcess {
 #[derive(Debug, Clone)]
 pub struct Remote {
     client: ApiClient,
+    /// The agent's host as its URL writes it (`10.0.0.2`, `[fd00::2]`, a name).
+    host: String,
 }
 
 impl Remote {
@@ -142,9 +154,38 @@ impl Remote {
     /// # Errors
     /// A URL that is not `http://host:port`.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, PlaneError> {
-        Ok(Self {
-            client: ApiClient::new(url, token)?,
-        })
+        let client = ApiClient::new(url, token)?;
+        let host = client
+            .url()
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|uri| uri.host().map(str::to_owned))
+            .unwrap_or_else(|| "127.0.0.1".to_owned());
+        Ok(Self { client, host })
+    }
+
+    /// The agent's host as an IP address, if its URL names one (`localhost`
+    /// counts as 127.0.0.1).
+    fn host_ip(&self) -> Option<IpAddr> {
+        if self.host.eq_ignore_ascii_case("localhost") {
+            return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        self.host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    }
+
+    /// Where clients reach a proxy the agent says listens on `listen`: an
+    /// unspecified address (`0.0.0.0`, `::`) is replaced by the agent's host.
+    fn reachable(&self, listen: &str) -> String {
+        match listen.parse::<SocketAddr>() {
+            Ok(address) if address.ip().is_unspecified() => {
+                format!("{}:{}", self.host, address.port())
+            }
+            _ => listen.to_owned(),
+        }
     }
 }
 
@@ -163,6 +204,16 @@ impl Plane for Remote {
         self.client.url().to_owned()
     }
 
+    /// On the agent's address when its URL names one; on every address of
+    /// the agent's host when the URL names a host by name (a Kubernetes
+    /// Service, say), reached through that name.
+    fn proxy_listen(&self, port: u16) -> String {
+        match self.host_ip() {
+            Some(ip) => SocketAddr::new(ip, port).to_string(),
+            None => format!("0.0.0.0:{port}"),
+        }
+    }
+
     fn create_proxy(&self, spec: ProxySpec) -> PlaneFuture<'_, String> {
         Box::pin(async move {
             let created = self
@@ -175,7 +226,7 @@ impl Plane for Remote {
                     toxics: None,
                 })
                 .await?;
-            Ok(created.listen)
+            Ok(self.reachable(&created.listen))
         })
     }
 
@@ -235,5 +286,37 @@ impl Plane for Remote {
             self.client.delete_proxy(proxy).await?;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agents_proxies_listen_on_its_own_address() {
+        let by_ip = Remote::new("http://10.200.7.11:8474", None).unwrap();
+        assert_eq!(by_ip.proxy_listen(0), "10.200.7.11:0");
+        assert_eq!(by_ip.reachable("10.200.7.11:4100"), "10.200.7.11:4100");
+        let v6 = Remote::new("http://[fd00::2]:8474", None).unwrap();
+        assert_eq!(v6.proxy_listen(9001), "[fd00::2]:9001");
+        let local = Remote::new("http://localhost:8474", None).unwrap();
+        assert_eq!(local.proxy_listen(0), "127.0.0.1:0");
+        // A name (Service DNS): every address, and clients use the name.
+        let named = Remote::new("http://agent-eu-west.faultline.svc:8474", None).unwrap();
+        assert_eq!(named.proxy_listen(9001), "0.0.0.0:9001");
+        assert_eq!(
+            named.reachable("0.0.0.0:9001"),
+            "agent-eu-west.faultline.svc:9001"
+        );
+        assert_eq!(
+            InProcess::new(Arc::new(Registry::new(
+                0,
+                Default::default(),
+                Default::default()
+            )))
+            .proxy_listen(0),
+            "127.0.0.1:0"
+        );
     }
 }

@@ -41,6 +41,11 @@ pub struct DrillOptions {
     pub progress: Option<Arc<dyn DrillProgress>>,
     /// Bearer token for remote agents.
     pub agent_token: Option<String>,
+    /// Per agent URL, its own bearer token (what a scenario's
+    /// `agents.REGION.token_env` names; `faultline drill` reads them from the
+    /// environment with [`crate::scenario::agent::tokens_from`]). An agent
+    /// without an entry gets `agent_token`.
+    pub agent_tokens: BTreeMap<String, String>,
     /// The command that reproduces this run (printed in reports).
     pub reproduce: Option<String>,
 }
@@ -236,8 +241,13 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     for link in &scenario.links {
         if let Some(agent) = &link.agent {
             if !remote.contains_key(agent) {
-                let plane = Remote::new(agent, drill.options.agent_token.clone())
-                    .map_err(DrillError::Agent)?;
+                let token = drill
+                    .options
+                    .agent_tokens
+                    .get(agent)
+                    .or(drill.options.agent_token.as_ref())
+                    .cloned();
+                let plane = Remote::new(agent, token).map_err(DrillError::Agent)?;
                 remote.insert(agent.clone(), Arc::new(plane));
             }
         }
@@ -258,6 +268,15 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         Err(TopologyError::Cancelled) => return Err(DrillError::Cancelled),
         Err(err) => return Err(err.into()),
     };
+    let placements: Vec<report::LinkPlacement> = topology
+        .proxies
+        .iter()
+        .map(|(id, proxy)| report::LinkPlacement {
+            link: id.to_string(),
+            plane: proxy.plane.location(),
+            listen: proxy.listen.clone(),
+        })
+        .collect();
     let healer = Healer::default();
     let outcome = drive(&drill, &topology, &healer, &stop).await;
     let unhealed = healer.heal().await;
@@ -289,6 +308,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         reproduce,
         history: &history,
         results: &results,
+        placements,
     };
     let mut summary = report::summary_text(&input);
     if let Some(reason) = &stopped_early {
@@ -492,6 +512,16 @@ async fn apply_at(
     let actual = recorder.now_ns();
     let mut record = entry.record(Duration::from_nanos(actual));
     record.planned_ns = recorder.ns_at(planned);
+    if topology.has_remote_links() {
+        record.placed_on = entry
+            .links
+            .iter()
+            .filter_map(|link| {
+                let proxy = topology.proxies.get(link)?;
+                Some((link.to_string(), proxy.plane.location()))
+            })
+            .collect();
+    }
     recorder.push(Record::Fault(record));
     Ok(())
 }

@@ -19,7 +19,7 @@ use faultline_proxies::ProxySpec;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::plane::{LinkProxy, Plane, PlaneError};
+use crate::plane::{LinkProxy, Plane, PlaneError, IN_PROCESS};
 use crate::scenario::{Endpoint, LinkId, Ready, Scenario};
 use crate::workload::client::HttpClient;
 
@@ -180,7 +180,7 @@ impl Topology {
             let listen = plane
                 .create_proxy(ProxySpec {
                     name: name.clone(),
-                    listen: "127.0.0.1:0".into(),
+                    listen: plane.proxy_listen(link.port.unwrap_or(0)),
                     upstream,
                     enabled: true,
                 })
@@ -284,6 +284,13 @@ impl Topology {
             }
         }
         Ok(())
+    }
+
+    /// Whether some link's proxy runs on a remote agent.
+    pub fn has_remote_links(&self) -> bool {
+        self.proxies
+            .values()
+            .any(|proxy| proxy.plane.location() != IN_PROCESS)
     }
 
     /// The address of `service` in `region` (what that region's clients use).

@@ -97,6 +97,7 @@ pub(crate) fn fault(step: u32, action: FaultAction, regions: &[&str], at_ns: u64
         regions: regions.iter().map(|r| (*r).to_owned()).collect(),
         planned_ns: at_ns,
         actual_ns: at_ns,
+        placed_on: std::collections::BTreeMap::new(),
     })
 }
 

@@ -31,7 +31,8 @@ pub struct DrillArgs {
     /// Exit 0 rather than 2 when an invariant is unknown.
     #[arg(long)]
     pub allow_unknown: bool,
-    /// Bearer token for remote agents (`faultline serve --token`).
+    /// Bearer token for remote agents (`faultline serve --token`); an
+    /// `agents` entry with a `token_env` uses that variable's instead.
     #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true)]
     pub agent_token: Option<String>,
     /// Folder to look for spawned programs in (repeatable), before PATH.
@@ -86,6 +87,16 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
     if let Ok(dir) = std::env::current_dir() {
         search.push(dir);
     }
+    // Each agent whose entry names a `token_env` gets that variable's token.
+    let agent_tokens = match crate::scenario::agent::tokens_from(&scenario.config.agents, |name| {
+        std::env::var(name).ok()
+    }) {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::Usage;
+        }
+    };
     let drill = Drill {
         options: DrillOptions {
             report_dir: Some(report_dir),
@@ -97,6 +108,7 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
                     .map(|bar| Arc::new(bar) as Arc<dyn DrillProgress>)
             },
             agent_token: args.agent_token.clone(),
+            agent_tokens,
             reproduce: Some(reproduce),
         },
         ..Drill::new(scenario)

@@ -1,7 +1,7 @@
 //! `faultline serve`: the proxy server with its Toxiproxy-compatible HTTP API.
 //!
 //! ```text
-//! faultline serve [--host 127.0.0.1] [--port 8474] [--config proxies.json] [--seed N] [--token T]
+//! faultline serve [--host 127.0.0.1] [--port 8474] [--config proxies.json] [--seed N] [--token T] [--insecure]
 //! ```
 //!
 //! Stages: the config file is read and validated and the exposure rule checked
@@ -30,7 +30,8 @@ use crate::wire::ShapeError;
 /// Arguments of `faultline serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Address the API listens on. Anything but loopback needs a token.
+    /// Address the API listens on. Anything but loopback needs a token (or
+    /// `--insecure`).
     #[arg(long, default_value = "127.0.0.1", value_parser = parse_host)]
     pub host: IpAddr,
     /// Port the API listens on; 0 picks a free one (printed when ready).
@@ -46,6 +47,10 @@ pub struct ServeArgs {
     /// Bearer token every mutating API request must carry.
     #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
+    /// Serve on a non-loopback --host without a token anyway: anyone who can
+    /// reach the port can then inject faults (a lab network you trust only).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 impl ServeArgs {
@@ -57,6 +62,7 @@ impl ServeArgs {
             config: None,
             seed: 0,
             token: None,
+            insecure: false,
         }
     }
 }
@@ -89,8 +95,8 @@ pub enum ServeError {
         /// What is wrong, where.
         error: ShapeError,
     },
-    /// A non-loopback host without a token.
-    #[error(transparent)]
+    /// A non-loopback host without a token (and without `--insecure`).
+    #[error("{0}; or pass --insecure to serve without a token anyway (a network you trust only)")]
     Exposure(#[from] ExposureError),
     /// The API's address cannot be bound.
     #[error("cannot listen on {address}: {source} (choose another --host or --port)")]
@@ -136,7 +142,11 @@ pub struct ServePlan {
 /// # Errors
 /// An unreadable or invalid config, or a non-loopback host without a token.
 pub fn check(args: ServeArgs) -> Result<ServePlan, ServeError> {
-    check_exposure(args.host, args.token.as_deref())?;
+    if let Err(exposure) = check_exposure(args.host, args.token.as_deref()) {
+        if !args.insecure {
+            return Err(exposure.into());
+        }
+    }
     let proxies = match &args.config {
         None => Vec::new(),
         Some(path) => {
@@ -255,6 +265,7 @@ fn raise_descriptor_limit() -> Option<u64> {
 /// Runs `faultline serve` until `stop` is cancelled.
 pub async fn run(args: ServeArgs, stop: CancellationToken) -> ExitCode {
     let seed = args.seed;
+    let insecure = args.insecure && check_exposure(args.host, args.token.as_deref()).is_err();
     let descriptors = raise_descriptor_limit();
     let server = match start(args).await {
         Ok(server) => server,
@@ -263,6 +274,12 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> ExitCode {
             return err.exit_code();
         }
     };
+    if insecure {
+        eprintln!(
+            "faultline serve: WARNING: --insecure: the API on {} has no token; anyone who can reach it can inject faults",
+            server.address()
+        );
+    }
     eprintln!(
         "faultline serve: seed {seed}; {} proxies from the config; descriptor limit {}",
         server.proxies().len(),

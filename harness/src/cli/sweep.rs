@@ -130,6 +130,17 @@ pub async fn run(args: SweepArgs, stop: CancellationToken) -> ExitCode {
     if let Ok(cwd) = std::env::current_dir() {
         search.push(cwd);
     }
+    // Each agent whose entry names a `token_env` gets that variable's token,
+    // as in `faultline drill`.
+    let agent_tokens = match crate::scenario::agent::tokens_from(&scenario.config.agents, |name| {
+        std::env::var(name).ok()
+    }) {
+        Ok(tokens) => tokens,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::Usage;
+        }
+    };
     let seeds = &args.seeds.0;
     eprintln!(
         "faultline sweep: {} over {} seed{} ({:.1}s each) into {}",
@@ -155,6 +166,7 @@ pub async fn run(args: SweepArgs, stop: CancellationToken) -> ExitCode {
                 search: search.clone(),
                 progress: None,
                 agent_token: args.agent_token.clone(),
+                agent_tokens: agent_tokens.clone(),
                 reproduce: Some(reproduce),
             },
             ..Drill::new(seeded)

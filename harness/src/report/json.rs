@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! { "version": 1, "name", "seed", "started_at", "reproduce", "regions": [...],
+//!   "links": [{"link", "plane", "listen"}],   (where each link's proxy ran)
 //!   "scenario": {...}, "duration_ns",
 //!   "timeline": [{"step", "action", "what", "description", "links", "regions",
 //!                 "planned_ns", "actual_ns", "error_ns"}],
@@ -88,6 +89,7 @@ pub fn report_json(input: &ReportInput<'_>) -> Value {
         "started_at": history.run.started_at,
         "reproduce": input.reproduce,
         "regions": regions,
+        "links": input.placements,
         "scenario": input.scenario,
         "duration_ns": history_end_ns(history),
         "timeline": timeline,

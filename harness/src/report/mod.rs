@@ -67,6 +67,19 @@ pub struct ReportInput<'a> {
     pub history: &'a History,
     /// The verdicts, in the scenario's order.
     pub results: &'a [CheckResult],
+    /// Where every link's proxy ran, in link order.
+    pub placements: Vec<LinkPlacement>,
+}
+
+/// Where one link's proxy ran during the drill.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkPlacement {
+    /// The link id, `FROM->TO:SERVICE`.
+    pub link: String,
+    /// `in-process`, or the URL of the `faultline serve` agent that held it.
+    pub plane: String,
+    /// The address region FROM's clients used.
+    pub listen: String,
 }
 
 impl ReportInput<'_> {
@@ -255,6 +268,8 @@ pub struct StoredReport {
     pub history: History,
     /// The verdicts, from `report.json`.
     pub results: Vec<CheckResult>,
+    /// Where each link's proxy ran, from `report.json`'s `links`.
+    pub placements: Vec<LinkPlacement>,
 }
 
 impl StoredReport {
@@ -306,6 +321,14 @@ impl StoredReport {
         let results: Vec<CheckResult> =
             serde_json::from_value(report.get("verdicts").cloned().unwrap_or_default())
                 .map_err(|e| invalid(format!("verdicts: {e}")))?;
+        let placements: Vec<LinkPlacement> =
+            serde_json::from_value(
+                report
+                    .get("links")
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
+            )
+                .map_err(|e| invalid(format!("links: {e}")))?;
         let history =
             History::read_jsonl(read(&paths.history_jsonl)?.as_slice()).map_err(|source| {
                 ReportError::History {
@@ -321,6 +344,7 @@ impl StoredReport {
             reproduce,
             history,
             results,
+            placements,
         })
     }
 
@@ -334,6 +358,7 @@ impl StoredReport {
             reproduce: self.reproduce.clone(),
             history: &self.history,
             results: &self.results,
+            placements: self.placements.clone(),
         }
     }
 }

@@ -42,6 +42,27 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
         }
     );
 
+    if input
+        .placements
+        .iter()
+        .any(|p| p.plane != crate::plane::IN_PROCESS)
+    {
+        out.push_str("\nLINKS (where each link's proxy ran)\n");
+        let width = input
+            .placements
+            .iter()
+            .map(|p| p.link.len())
+            .max()
+            .unwrap_or(0);
+        for placement in &input.placements {
+            let _ = writeln!(
+                out,
+                "  {:width$}  on {}  (listening on {})",
+                placement.link, placement.plane, placement.listen
+            );
+        }
+    }
+
     out.push_str("\nTIMELINE\n");
     for event in events(history) {
         let _ = writeln!(out, "  {}  {}", relative_time(event.at_ns), event.text);
@@ -225,6 +246,7 @@ mod tests {
             reproduce: "faultline drill empty.json --seed 42".into(),
             history: &h,
             results: &[],
+            placements: Vec::new(),
         };
         let text = summary_text(&input);
         assert!(text.contains("T+00:00.000  run starts"), "{text}");

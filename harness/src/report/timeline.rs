@@ -85,6 +85,9 @@ pub fn events(history: &History) -> Vec<Event> {
         if !fault.regions.is_empty() && fault.action != FaultAction::End {
             details.push(format!("reaches: {}", fault.regions.join(", ")));
         }
+        if !fault.placed_on.is_empty() {
+            details.push(format!("applied on: {}", placed_on(&fault.placed_on)));
+        }
         details.push(format!(
             "step {}, planned {}, applied {}",
             fault.step,
@@ -259,9 +262,39 @@ pub fn schedule_error(planned_ns: u64, actual_ns: u64) -> String {
     }
 }
 
+/// `placed_on` grouped by where the change went: `http://a:8474 (x->y:s),
+/// in-process (y->x:s)`.
+fn placed_on(placed: &std::collections::BTreeMap<String, String>) -> String {
+    let mut by_plane: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (link, plane) in placed {
+        by_plane.entry(plane).or_default().push(link);
+    }
+    by_plane
+        .iter()
+        .map(|(plane, links)| format!("{plane} ({})", links.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_a_change_was_applied_is_grouped_by_agent() {
+        let placed = [
+            ("a->b:kv", "http://10.200.1.22:8474"),
+            ("b->a:kv", "http://10.200.1.21:8474"),
+            ("c->b:kv", "http://10.200.1.22:8474"),
+        ]
+        .into_iter()
+        .map(|(l, p)| (l.to_owned(), p.to_owned()))
+        .collect();
+        assert_eq!(
+            placed_on(&placed),
+            "http://10.200.1.21:8474 (b->a:kv), http://10.200.1.22:8474 (a->b:kv, c->b:kv)"
+        );
+    }
     use crate::check::synthetic::{fault, history, ms as millis, op};
 
     fn kinds(events: &[Event], region: &str) -> Vec<(EventKind, u64)> {

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::agent::AgentConfig;
 use super::final_read::FinalReadConfig;
 use super::link::LinkConfig;
 use super::probe::ProbeConfig;
@@ -65,10 +66,11 @@ pub struct ScenarioConfig {
     pub seed: u64,
     /// Region names, in the order plans and shapes use.
     pub regions: Vec<String>,
-    /// Region → URL of a `faultline serve` agent that runs the proxies of the
-    /// links into that region (default: every proxy runs in-process).
+    /// Region → the `faultline serve` agent that runs the proxies of the
+    /// links into that region: its URL, or `{"url", "token_env"}` (default:
+    /// every proxy runs in-process).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub agents: BTreeMap<String, String>,
+    pub agents: BTreeMap<String, AgentConfig>,
     /// Service → region → instance.
     pub services: BTreeMap<String, BTreeMap<String, ServiceConfig>>,
     /// The links between regions (each one a proxy).
@@ -173,8 +175,8 @@ impl ScenarioConfig {
 
     /// With a remote agent running the proxies of the links into `region`.
     #[must_use]
-    pub fn agent(mut self, region: impl Into<String>, url: impl Into<String>) -> Self {
-        self.agents.insert(region.into(), url.into());
+    pub fn agent(mut self, region: impl Into<String>, agent: impl Into<AgentConfig>) -> Self {
+        self.agents.insert(region.into(), agent.into());
         self
     }
 

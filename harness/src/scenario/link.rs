@@ -64,6 +64,10 @@ pub struct LinkConfig {
     /// Baseline bandwidth in KB/s (1 KB = 1000 bytes) on each stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_kb: Option<u64>,
+    /// The port the proxies of these links listen on (default: a free one),
+    /// for services configured ahead with fixed peer addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 impl LinkConfig {
@@ -101,6 +105,13 @@ impl LinkConfig {
 
     effect_setters!();
 
+    /// With the proxies listening on `port` (on their agent, or on loopback).
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     pub(crate) fn effect_fields(&self) -> EffectFields<'_> {
         EffectFields {
             latency: self.latency,
@@ -120,6 +131,8 @@ pub struct Link {
     /// The `faultline serve` agent that runs the proxy (the `agents` entry of
     /// the `to` region), or `None` to run it in-process.
     pub agent: Option<String>,
+    /// The port its proxy listens on, or `None` for a free one.
+    pub port: Option<u16>,
     /// Baseline effects, already multiplied by `baseline_scale`.
     pub baseline: Effects,
 }
@@ -167,6 +180,7 @@ mod tests {
         let link = Link {
             id: LinkId::new("a", "b", "s"),
             agent: None,
+            port: None,
             baseline: Effects {
                 latency: Some((Duration::from_millis(40), Duration::ZERO)),
                 ..Effects {

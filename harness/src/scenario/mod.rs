@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod breach;
 pub mod config;
 pub mod error;
@@ -52,6 +53,7 @@ use serde_json::error::Category;
 
 pub use crate::base::effects::{Effects, Loss, LossConfig, LossFields};
 pub use crate::base::{FieldPath, Position, Problem, Stage};
+pub use agent::{AgentConfig, AgentEntry};
 pub use config::ScenarioConfig;
 pub use error::ScenarioError;
 pub use final_read::{FinalRead, FinalReadConfig};

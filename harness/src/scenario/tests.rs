@@ -325,3 +325,56 @@ fn an_out_of_range_baseline_scale_is_refused_without_scaling_by_it() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn an_agent_entry_may_name_its_token_variable_and_its_mistakes_are_placed() {
+    let mut value = example();
+    value["agents"] = json!({
+        "us-east": "http://10.0.0.1:8474",
+        "eu-west": {"url": "http://10.0.0.2:8474", "token_env": "FAULTLINE_TOKEN_EU_WEST"}
+    });
+    let scenario = parse(&value).unwrap();
+    let link = scenario
+        .link(&"us-east->eu-west:inventory".parse().unwrap())
+        .unwrap();
+    assert_eq!(link.agent.as_deref(), Some("http://10.0.0.2:8474"));
+    assert_eq!(
+        scenario.config.agents["eu-west"].token_env(),
+        Some("FAULTLINE_TOKEN_EU_WEST")
+    );
+
+    value["agents"]["eu-west"] = json!({"url": "ftp://x", "token_env": "NOT-A-NAME"});
+    let err = parse(&value).unwrap_err().to_string();
+    assert!(
+        err.contains("agents.eu-west.url: \"ftp://x\" is not an http://"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "agents.eu-west.token_env: \"NOT-A-NAME\" is not an environment variable name"
+        ),
+        "{err}"
+    );
+
+    value["agents"]["eu-west"] = json!({"url": "http://10.0.0.2:8474", "token": "s3cret"});
+    let err = parse(&value).unwrap_err().to_string();
+    assert!(err.contains("agents.eu-west"), "{err}");
+    assert!(err.contains("unknown field `token`"), "{err}");
+}
+
+#[test]
+fn a_link_port_is_kept_and_two_proxies_on_one_port_of_one_plane_are_refused() {
+    let mut value = example();
+    value["links"][0]["port"] = json!(9001);
+    // Both directions in-process on one port: refused.
+    let err = parse(&value).unwrap_err().to_string();
+    assert!(
+        err.contains("links[0].port: us-east->eu-west:inventory and eu-west->us-east:inventory would both listen on port 9001 (in-process)")
+            || err.contains("links[0].port: eu-west->us-east:inventory and us-east->eu-west:inventory would both listen on port 9001 (in-process)"),
+        "{err}"
+    );
+    // Each direction on its own agent: fine.
+    value["agents"] = json!({"us-east": "http://10.0.0.1:8474", "eu-west": "http://10.0.0.2:8474"});
+    let scenario = parse(&value).unwrap();
+    assert!(scenario.links.iter().all(|l| l.port == Some(9001)));
+}

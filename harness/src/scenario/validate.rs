@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::agent::{is_env_name, AgentConfig};
 use super::config::ScenarioConfig;
 use super::link::{Link, LinkConfig, LinkId};
 use super::stop::list_or_none;
@@ -149,6 +150,7 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
     };
     let mut links: Vec<Link> = Vec::new();
     let mut first_declared: BTreeMap<LinkId, usize> = BTreeMap::new();
+    let mut ports_taken: BTreeMap<(String, u16), LinkId> = BTreeMap::new();
     let before_links = p.len();
     for (index, entry) in config.links.iter().enumerate() {
         let at = root.key("links").index(index);
@@ -163,10 +165,23 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
                 continue;
             }
             first_declared.insert(id.clone(), index);
-            let agent = config.agents.get(&id.to).cloned();
+            let agent = config.agents.get(&id.to).map(|a| a.url().to_owned());
+            if let Some(port) = entry.port.filter(|port| *port != 0) {
+                let place = agent.clone().unwrap_or_else(|| "in-process".to_owned());
+                match ports_taken.get(&(place.clone(), port)) {
+                    Some(other) => p.push(
+                        &at.key("port"),
+                        format!("{id} and {other} would both listen on port {port} ({place})"),
+                    ),
+                    None => {
+                        ports_taken.insert((place, port), id.clone());
+                    }
+                }
+            }
             links.push(Link {
                 id,
                 agent,
+                port: entry.port.filter(|port| *port != 0),
                 baseline,
             });
         }
@@ -195,8 +210,32 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
     }
 
     // Agents.
-    for (region, url) in &config.agents {
+    let mut token_envs: BTreeMap<&str, (&str, Option<&str>)> = BTreeMap::new();
+    for (region, agent) in &config.agents {
         let at = root.key("agents").key(region);
+        let url = agent.url();
+        let url_at = match agent {
+            AgentConfig::Url(_) => at.clone(),
+            AgentConfig::Entry(_) => at.key("url"),
+        };
+        if let Some(variable) = agent.token_env() {
+            if !is_env_name(variable) {
+                p.push(
+                    &at.key("token_env"),
+                    format!("{variable:?} is not an environment variable name (letters, digits and _, not starting with a digit)"),
+                );
+            }
+        }
+        match token_envs.get(url) {
+            Some((other, env)) if *env != agent.token_env() => p.push(
+                &at.key("token_env"),
+                format!("agents.{other} names the same agent {url:?} with another token_env"),
+            ),
+            Some(_) => {}
+            None => {
+                token_envs.insert(url, (region.as_str(), agent.token_env()));
+            }
+        }
         if !known_region(region) {
             p.push(
                 &at,
@@ -209,7 +248,7 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
         let host = rest.map(|r| r.split('/').next().unwrap_or_default());
         if host.is_none_or(str::is_empty) {
             p.push(
-                &at,
+                &url_at,
                 format!("{url:?} is not an http:// or https:// URL of a `faultline serve` agent"),
             );
         }
@@ -341,7 +380,7 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
             .iter()
             .map(|name| Region {
                 name: name.clone(),
-                agent: config.agents.get(name).cloned(),
+                agent: config.agents.get(name).map(|a| a.url().to_owned()),
             })
             .collect(),
         services,

@@ -142,6 +142,7 @@ impl TimelineEntry {
             regions: self.regions.clone(),
             planned_ns: nanos(self.at),
             actual_ns: nanos(actual),
+            placed_on: std::collections::BTreeMap::new(),
         }
     }
 

@@ -1345,6 +1345,13 @@ fn serve_off_loopback_needs_a_token_before_binding_anything() {
     let err = serve::check(args.clone()).expect_err("no token");
     assert!(err.to_string().contains("FAULTLINE_TOKEN"), "{err}");
     assert_eq!(err.exit_code(), ExitCode::Usage);
+    assert!(err.to_string().contains("--insecure"), "{err}");
+    let mut insecure = args.clone();
+    insecure.insecure = true;
+    assert!(
+        serve::check(insecure).is_ok(),
+        "--insecure serves without a token"
+    );
     args.token = Some("t0ken".into());
     assert!(serve::check(args).is_ok());
 }
@@ -1537,6 +1544,21 @@ async fn fault_subcommands_drive_a_live_api() {
 
     run(at(&["delete", "web"])).await.expect("delete");
     assert_eq!(run(at(&["list"])).await.expect("list"), "no proxies\n");
+}
+
+#[tokio::test]
+async fn fault_version_answers_only_when_the_server_does() {
+    let api = start_api().await;
+    let out = run_fault(&["version", "--url", &api.url])
+        .await
+        .expect("version");
+    let body: Value = serde_json::from_str(out.trim()).expect("the server's /version JSON");
+    assert!(body["version"].is_string(), "{out}");
+    let nothing = format!("http://{}", closed_port().await);
+    let err = run_fault(&["version", "--url", &nothing])
+        .await
+        .expect_err("unreachable");
+    assert_eq!(err.exit_code(), ExitCode::Internal);
 }
 
 #[tokio::test]

@@ -63,6 +63,7 @@ fn partition(action: FaultAction, at_ns: u64) -> Record {
         regions: vec!["us-east".into(), "eu-west".into()],
         planned_ns: at_ns,
         actual_ns: at_ns,
+        placed_on: Default::default(),
     })
 }
 

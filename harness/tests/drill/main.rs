@@ -363,6 +363,11 @@ struct Agent {
 
 impl Agent {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// An agent whose mutating requests need `token` (`faultline serve --token`).
+    async fn start_with(token: Option<&str>) -> Self {
         let stop = CancellationToken::new();
         let registry = Arc::new(faultline_proxies::Registry::new(
             9,
@@ -371,7 +376,10 @@ impl Agent {
         ));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = faultline_harness::api::ApiState::new(registry.clone());
+        let mut state = faultline_harness::api::ApiState::new(registry.clone());
+        if let Some(token) = token {
+            state = state.with_token(token.to_owned());
+        }
         tokio::spawn(faultline_harness::api::serve(listener, state, stop.clone()));
         Self {
             url,
@@ -379,6 +387,67 @@ impl Agent {
             _stop: stop.drop_guard(),
         }
     }
+}
+
+/// Two agents with their own tokens: the drill reaches each with the token its
+/// `agents` entry's `token_env` names, every link lands on the agent of the
+/// region it leads into, and a token given to the wrong agent is refused.
+#[tokio::test]
+async fn each_agent_gets_the_token_its_entry_names() {
+    let agent_a = Agent::start_with(Some("token-of-a")).await;
+    let agent_b = Agent::start_with(Some("token-of-b")).await;
+    let (a, _) = echo_server().await;
+    let (b, _) = echo_server().await;
+    let addresses = BTreeMap::from([("a", a), ("b", b)]);
+    let step = json!({"at": "200ms", "for": "300ms", "fault": {"partition": [["a"], ["b"]]}});
+    let agents = json!({
+        "a": {"url": agent_a.url, "token_env": "TOKEN_A"},
+        "b": {"url": agent_b.url, "token_env": "TOKEN_B"},
+    });
+    let scenario = echo_scenario(&["a", "b"], &addresses, step, agents);
+    let environment = |swap: bool| {
+        move |name: &str| match (name, swap) {
+            ("TOKEN_A", false) | ("TOKEN_B", true) => Some("token-of-a".to_owned()),
+            ("TOKEN_A", true) | ("TOKEN_B", false) => Some("token-of-b".to_owned()),
+            _ => None,
+        }
+    };
+    let tokens = |swap: bool| {
+        faultline_harness::scenario::agent::tokens_from(&scenario.config.agents, environment(swap))
+            .expect("both variables are set")
+    };
+
+    let mut drill = Drill::new(scenario.clone());
+    drill.options.agent_tokens = tokens(false);
+    let report = run(drill).await;
+    let placed: BTreeMap<&str, &str> = report
+        .history
+        .faults()
+        .flat_map(|f| f.placed_on.iter().map(|(l, p)| (l.as_str(), p.as_str())))
+        .collect();
+    assert_eq!(placed.get("a->b:echo"), Some(&agent_b.url.as_str()));
+    assert_eq!(placed.get("b->a:echo"), Some(&agent_a.url.as_str()));
+    assert!(agent_a.registry.list().await.is_empty());
+    assert!(agent_b.registry.list().await.is_empty());
+
+    let mut swapped = Drill::new(scenario.clone());
+    swapped.options.agent_tokens = tokens(true);
+    let err = runner::run(swapped, CancellationToken::new())
+        .await
+        .expect_err("each agent refuses the other's token");
+    let chain = format!("{err} {:?}", std::error::Error::source(&err));
+    assert!(
+        chain.contains("401") || chain.to_lowercase().contains("unauthorized"),
+        "{chain}"
+    );
+    assert!(
+        agent_a.registry.list().await.is_empty(),
+        "nothing left on a"
+    );
+    assert!(
+        agent_b.registry.list().await.is_empty(),
+        "nothing left on b"
+    );
 }
 
 fn drill_error_is_cancelled(result: &Result<DrillReport, DrillError>) -> bool {

@@ -137,6 +137,41 @@ async fn drill_toy(broken: bool) -> (ExitCode, PathBuf) {
 }
 
 #[tokio::test]
+async fn a_drill_whose_agent_token_variable_is_unset_exits_64_naming_it() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("token-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scenario.json");
+    let scenario = json!({
+        "name": "token-env",
+        "regions": ["a", "b"],
+        "agents": {"b": {"url": "http://127.0.0.1:1", "token_env": "FAULTLINE_TEST_TOKEN_NEVER_SET_7F3A"}},
+        "services": {"s": {"a": {"address": "127.0.0.1:1"}, "b": {"address": "127.0.0.1:1"}}},
+        "links": [{"between": ["a", "b"], "service": "s"}],
+        "duration": "1s"
+    });
+    std::fs::write(&file, scenario.to_string()).unwrap();
+    let args = cli::drill::DrillArgs {
+        scenario: Some(file),
+        seed: None,
+        time_scale: None,
+        report: Some(dir.join("report")),
+        allow_unknown: false,
+        agent_token: None,
+        bin_dirs: Vec::new(),
+        quiet: true,
+    };
+    assert_eq!(
+        cli::drill::run(args, CancellationToken::new()).await,
+        ExitCode::Usage
+    );
+    assert!(
+        !dir.join("report").exists(),
+        "nothing ran: no report folder"
+    );
+}
+
+#[tokio::test]
 async fn a_drill_fails_a_broken_service_with_evidence_and_passes_a_correct_one() {
     let (code, report) = drill_toy(true).await;
     assert_eq!(code, ExitCode::Fail);

@@ -31,6 +31,7 @@ fn fault(step: u32, action: FaultAction, planned_ns: u64, late_ns: u64) -> Recor
         regions: vec!["us-east".into(), "eu-west".into()],
         planned_ns,
         actual_ns: planned_ns + late_ns,
+        placed_on: Default::default(),
     })
 }
 
@@ -170,6 +171,7 @@ fn input<'a>(history: &'a History, results: &'a [CheckResult]) -> ReportInput<'a
         reproduce: "faultline drill suites/scenarios/split-brain-oversell.json --seed 7".into(),
         history,
         results,
+        placements: Vec::new(),
     }
 }
 

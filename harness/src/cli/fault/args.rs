@@ -164,6 +164,13 @@ pub enum FaultCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Print the server's version (`GET /version`); exits 0 only when it
+    /// answers, so it is the container image's health check.
+    Version {
+        /// The server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Cancel a running schedule; the server removes every fault it applied.
     Unschedule {
         /// The schedule's id (`sched-1`).

@@ -317,6 +317,10 @@ pub async fn execute_until(
             let schedules = client(&server)?.schedules().await?;
             out.write_all(schedules_table(&schedules).as_bytes())?;
         }
+        FaultCommand::Version { server } => {
+            let version = client(&server)?.version().await?;
+            writeln!(out, "{}", version.trim())?;
+        }
         FaultCommand::Unschedule { id, server } => {
             let client = client(&server)?;
             client.cancel_schedule(&id).await?;
