@@ -16,15 +16,11 @@
 //! - [`api`]: the Toxiproxy-compatible HTTP API.
 //! - [`demo`]: the small regional service the default drill runs.
 //! - [`cli`]: the `faultline` subcommands; `main.rs` only parses and dispatches.
-//! - [`bench`](mod@bench): the benchmark behind `faultline-bench` (DESIGN.md §7).
-//! - [`fidelity`]: faults as an application sees them, next to the kernel's (FIDELITY.md).
 
 pub mod api;
-pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod demo;
-pub mod fidelity;
 pub mod history;
 pub mod plane;
 pub mod report;

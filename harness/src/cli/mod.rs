@@ -1,9 +1,9 @@
 //! The `faultline` command line: one file per subcommand.
 //!
 //! `main.rs` parses [`Cli`], installs signal handling and calls [`run`]. Every
-//! subcommand returns an [`ExitCode`] so tests can drive it without a process.
-//! [`standalone`] holds what the other binaries (`faultline-bench`,
-//! `faultline-fidelity`) need around their library call.
+//! subcommand returns an [`ExitCode`] so tests can drive it without a process;
+//! the measurement binaries (`faultline-bench`, `faultline-fidelity`) exit
+//! with the same codes.
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,6 @@ pub mod drill;
 pub mod fault;
 pub mod plan;
 pub mod serve;
-pub mod standalone;
 pub mod validate;
 
 /// faultline: recreate multi-region failures on one machine and in CI.

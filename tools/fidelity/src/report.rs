@@ -5,12 +5,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::bulk::BulkRun;
-use super::kernel::{self, KernelLatency, KernelPartition};
-use super::latency::{LatencyStats, CASES};
-use super::partition::PartitionRun;
-use super::reject::RejectRun;
-use super::Plan;
+use crate::bulk::BulkRun;
+use crate::kernel::{self, KernelLatency, KernelPartition};
+use crate::latency::{LatencyStats, CASES};
+use crate::partition::PartitionRun;
+use crate::reject::RejectRun;
+use crate::Plan;
 
 /// Everything one fidelity run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -217,7 +217,7 @@ pub fn assemble(
             kernel: kernel::partition(length.as_secs_f64()),
         })
         .collect();
-    let bulk: Vec<BulkRow> = super::bulk::LOSSES
+    let bulk: Vec<BulkRow> = crate::bulk::LOSSES
         .iter()
         .enumerate()
         .map(|(i, loss)| {

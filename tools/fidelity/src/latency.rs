@@ -20,9 +20,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::message::{self, ResponseReader};
-use super::testbed::Testbed;
-use super::FidelityError;
+use crate::message::{self, ResponseReader};
+use crate::testbed::Testbed;
+use crate::FidelityError;
 
 /// One row of the latency table.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -10,6 +10,8 @@
 //! - [`target`]: direct, in-process faultline, or a peer proxy process.
 //! - [`probe`]: memory and CPU readings from `/proc` and `getrusage`.
 //! - [`report`]: medians, ratios, verdicts against the targets; table and JSON.
+//! - [`standalone`]: what this binary and `faultline-fidelity` share around
+//!   their one library call: flags with the house exit codes, signals, failures.
 //!
 //! faultline's proxy runs in this process on its own tokio runtime, whose
 //! threads are named `fl-proxy`; its CPU is read per thread (and, as a check,
@@ -27,15 +29,16 @@ use tokio::runtime::Runtime;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::Record;
-use crate::runner::{self, Drill};
-use crate::scenario::Scenario;
+use faultline_harness::history::Record;
+use faultline_harness::runner::{self, Drill};
+use faultline_harness::scenario::Scenario;
 
 pub mod faults;
 pub mod load;
 pub mod probe;
 pub mod report;
 pub mod server;
+pub mod standalone;
 pub mod target;
 
 pub use report::{BenchReport, Sample};
@@ -164,7 +167,7 @@ pub const GROUPS: [&str; 7] = [
 
 /// The drill behind the schedule-accuracy rows: a partition between two
 /// regions flapping every 100 ms for 20 s, about 400 fault changes.
-const SCHEDULE_SCENARIO: &str = include_str!("../../scenarios/schedule-accuracy.json");
+const SCHEDULE_SCENARIO: &str = include_str!("../scenarios/schedule-accuracy.json");
 
 impl Default for BenchOptions {
     fn default() -> Self {

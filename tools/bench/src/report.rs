@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use super::BenchOptions;
+use crate::BenchOptions;
 
 /// One measured value.
 #[derive(Debug, Clone, PartialEq)]
