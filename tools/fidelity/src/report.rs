@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use faultline_harness::check::percentiles::median;
 use serde::Serialize;
 
 use crate::bulk::BulkRun;
@@ -133,25 +134,6 @@ impl Comparison {
             kernel_value: None,
         }
     }
-}
-
-/// The median of the present values, if any.
-pub fn median(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
-    let mut values: Vec<f64> = values
-        .into_iter()
-        .flatten()
-        .filter(|v| v.is_finite())
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
 }
 
 fn median_stats(runs: &[LatencyStats]) -> LatencyStats {
