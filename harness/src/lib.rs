@@ -14,13 +14,11 @@
 //! - [`check`]: invariants over a history, one file per checker.
 //! - [`report`]: report.json, summary.txt, timeline.svg, junit.xml.
 //! - [`api`]: the Toxiproxy-compatible HTTP API.
-//! - [`demo`]: the small regional service the default drill runs.
 //! - [`cli`]: the `faultline` subcommands; `main.rs` only parses and dispatches.
 
 pub mod api;
 pub mod check;
 pub mod cli;
-pub mod demo;
 pub mod history;
 pub mod plane;
 pub mod report;
