@@ -25,19 +25,13 @@
 //!   clock, always healed, checked and reported.
 //! - [`api`]: the HTTP API server (Toxiproxy's and faultline's routes) and
 //!   its schedule player.
-//! - [`demo`]: the small regional service the default drill runs.
 //! - [`cli`]: the `faultline` subcommands; `main.rs` only parses and dispatches.
-//! - [`bench`](mod@bench): the benchmark behind `faultline-bench` (DESIGN.md §7).
-//! - [`fidelity`]: faults as an application sees them, next to the kernel's (FIDELITY.md).
 
 pub mod api;
 pub mod apply;
 pub mod base;
-pub mod bench;
 pub mod check;
 pub mod cli;
-pub mod demo;
-pub mod fidelity;
 pub mod history;
 pub mod plane;
 pub mod report;

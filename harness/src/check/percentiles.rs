@@ -5,6 +5,11 @@
 //! rounded to three significant digits (the bottom of their HDR bucket, rounded):
 //! ten 450 ms samples give a p50 of 450 ms, not 449.792 or 450.047. The maximum
 //! is exact, and no percentile exceeds it.
+//!
+//! [`median`] is the exact median of a few figures (one per run), which the
+//! benchmark and the fidelity report quote; percentiles of many samples come
+//! from [`Percentiles`], the checkers', the benchmark's and the fidelity
+//! report's alike.
 
 use std::time::Duration;
 
@@ -75,6 +80,28 @@ impl Percentiles {
     }
 }
 
+/// The exact median of the finite values among `values` (`f64` or
+/// `Option<f64>`; absent, NaN and infinite values are left out): the middle
+/// one, or the mean of the two middle ones for an even count. `None` when no
+/// value is left.
+pub fn median<T: Into<Option<f64>>>(values: impl IntoIterator<Item = T>) -> Option<f64> {
+    let mut values: Vec<f64> = values
+        .into_iter()
+        .filter_map(Into::into)
+        .filter(|v| v.is_finite())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
 /// `ns` rounded to its three most significant decimal digits.
 fn round_to_three_digits(ns: u64) -> u64 {
     let mut unit = 1u64;
@@ -101,6 +128,20 @@ mod tests {
         assert_eq!(round_to_three_digits(99_949), 99_900);
         let p = Percentiles::of([450_000_000; 7]).unwrap();
         assert_eq!(p.p50_ns, 450_000_000);
+    }
+
+    #[test]
+    fn medians_of_even_and_odd_counts() {
+        assert_eq!(median([3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(Vec::<f64>::new()), None);
+    }
+
+    #[test]
+    fn medians_leave_out_absent_and_non_finite_values() {
+        assert_eq!(median([Some(5.0), None, Some(1.0), Some(3.0)]), Some(3.0));
+        assert_eq!(median([f64::NAN, 2.0, f64::INFINITY, 4.0]), Some(3.0));
+        assert_eq!(median([None::<f64>, None]), None);
     }
 
     #[test]

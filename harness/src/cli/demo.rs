@@ -2,10 +2,11 @@
 
 use std::net::SocketAddr;
 
+use faultline_fixtures::demo::{self, Config};
+use faultline_fixtures::Peer;
 use tokio_util::sync::CancellationToken;
 
 use super::ExitCode;
-use crate::demo::{self, DemoConfig};
 
 /// Arguments of `faultline demo-service`.
 #[derive(Debug, clap::Args)]
@@ -17,21 +18,21 @@ pub struct DemoArgs {
     #[arg(long)]
     pub listen: SocketAddr,
     /// `REGION=ADDR` of another region's instance (repeatable).
-    #[arg(long = "peer", value_parser = parse_peer)]
-    pub peers: Vec<(String, String)>,
+    #[arg(long = "peer")]
+    pub peers: Vec<Peer>,
 }
 
-fn parse_peer(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((region, address)) if !region.is_empty() && !address.is_empty() => {
-            Ok((region.to_owned(), address.to_owned()))
-        }
-        _ => Err(format!("{text:?} is not REGION=ADDR")),
-    }
-}
-
-/// Runs the demo service until `stop`.
+/// Runs the demo service until `stop`. A configuration that cannot run (a
+/// bad region name, a peer twice) is refused before anything is bound.
 pub async fn run(args: DemoArgs, stop: CancellationToken) -> ExitCode {
+    let config = Config {
+        region: args.region,
+        peers: args.peers,
+    };
+    if let Err(err) = config.validate() {
+        eprintln!("demo-service: {err}");
+        return ExitCode::Usage;
+    }
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -42,19 +43,16 @@ pub async fn run(args: DemoArgs, stop: CancellationToken) -> ExitCode {
     if let Ok(address) = listener.local_addr() {
         println!("listening on {address}");
     }
-    match demo::serve(
-        DemoConfig {
-            region: args.region,
-            peers: args.peers,
-        },
-        listener,
-        stop,
-    )
-    .await
-    {
+    match demo::serve(config, listener, stop).await {
         Ok(()) => ExitCode::Pass,
         Err(err) => {
-            eprintln!("demo-service: {err}");
+            let mut message = format!("demo-service: {err}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("{message}");
             ExitCode::Internal
         }
     }

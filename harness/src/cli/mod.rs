@@ -1,11 +1,10 @@
 //! The `faultline` command line: one file per subcommand.
 //!
 //! `main.rs` parses [`Cli`], installs signal handling and calls [`run`]. Every
-//! subcommand returns an [`ExitCode`] so tests can drive it without a process.
-//! [`progress`] draws a drill's progress on a terminal (the runner only
-//! knows its `DrillProgress` trait).
-//! [`standalone`] holds what the other binaries (`faultline-bench`,
-//! `faultline-fidelity`) need around their library call.
+//! subcommand returns an [`ExitCode`] so tests can drive it without a process;
+//! the measurement binaries (`faultline-bench`, `faultline-fidelity`) exit
+//! with the same codes. [`progress`] draws a drill's progress on a terminal
+//! (the runner only knows its `DrillProgress` trait).
 
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
@@ -18,7 +17,6 @@ pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod serve;
-pub mod standalone;
 pub mod sweep;
 pub mod validate;
 

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::human::{self, describe_what};
+use crate::base::duration;
 use crate::check::window::history_end_ns;
 use crate::history::{FaultAction, History};
-use crate::base::duration;
 
 /// One lane: the activations of one schedule step that did the same fault.
 #[derive(Debug, Clone, PartialEq)]
@@ -274,6 +274,7 @@ mod tests {
             regions: vec!["a".into(), "b".into()],
             planned_ns: ms(at_ms),
             actual_ns: ms(at_ms),
+            placed_on: Default::default(),
         })
     }
 

@@ -321,14 +321,13 @@ impl StoredReport {
         let results: Vec<CheckResult> =
             serde_json::from_value(report.get("verdicts").cloned().unwrap_or_default())
                 .map_err(|e| invalid(format!("verdicts: {e}")))?;
-        let placements: Vec<LinkPlacement> =
-            serde_json::from_value(
-                report
-                    .get("links")
-                    .cloned()
-                    .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
-            )
-                .map_err(|e| invalid(format!("links: {e}")))?;
+        let placements: Vec<LinkPlacement> = serde_json::from_value(
+            report
+                .get("links")
+                .cloned()
+                .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
+        )
+        .map_err(|e| invalid(format!("links: {e}")))?;
         let history =
             History::read_jsonl(read(&paths.history_jsonl)?.as_slice()).map_err(|source| {
                 ReportError::History {

@@ -424,6 +424,7 @@ fn many_steps(steps: u32) -> History {
             regions: vec!["us-east".into(), "eu-west".into()],
             planned_ns: at,
             actual_ns: at,
+            placed_on: Default::default(),
         })
     };
     let degrade = |latency: &str, loss: f64| {

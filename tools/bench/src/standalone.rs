@@ -11,7 +11,7 @@ use std::error::Error;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use super::ExitCode;
+use faultline_harness::cli::ExitCode;
 
 /// Reads the process's command line into `A`.
 ///

@@ -80,8 +80,11 @@ async fn serve(mut stream: TcpStream) -> io::Result<()> {
 
 /// Reads `stream` to its end, then answers with 16 bytes: the byte count and
 /// the nanoseconds from the first byte to the end (both little-endian u64).
-/// Also the fidelity testbed's sink.
-pub(crate) async fn sink(mut stream: TcpStream) -> io::Result<()> {
+/// Also the fidelity testbed's sink (`faultline-fidelity`).
+///
+/// # Errors
+/// The stream's read or write error.
+pub async fn sink(mut stream: TcpStream) -> io::Result<()> {
     let mut buf = vec![0u8; BUFFER];
     let mut total = 0u64;
     let mut first: Option<Instant> = None;

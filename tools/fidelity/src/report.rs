@@ -3,14 +3,15 @@
 
 use std::fmt::Write as _;
 
+use faultline_harness::check::percentiles::median;
 use serde::Serialize;
 
-use super::bulk::BulkRun;
-use super::kernel::{self, KernelLatency, KernelPartition};
-use super::latency::{LatencyStats, CASES};
-use super::partition::PartitionRun;
-use super::reject::RejectRun;
-use super::Plan;
+use crate::bulk::BulkRun;
+use crate::kernel::{self, KernelLatency, KernelPartition};
+use crate::latency::{LatencyStats, CASES};
+use crate::partition::PartitionRun;
+use crate::reject::RejectRun;
+use crate::Plan;
 
 /// Everything one fidelity run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -135,25 +136,6 @@ impl Comparison {
     }
 }
 
-/// The median of the present values, if any.
-pub fn median(values: impl IntoIterator<Item = Option<f64>>) -> Option<f64> {
-    let mut values: Vec<f64> = values
-        .into_iter()
-        .flatten()
-        .filter(|v| v.is_finite())
-        .collect();
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
-}
-
 fn median_stats(runs: &[LatencyStats]) -> LatencyStats {
     let m = |f: fn(&LatencyStats) -> f64| median(runs.iter().map(|r| Some(f(r)))).unwrap_or(0.0);
     LatencyStats {
@@ -217,7 +199,7 @@ pub fn assemble(
             kernel: kernel::partition(length.as_secs_f64()),
         })
         .collect();
-    let bulk: Vec<BulkRow> = super::bulk::LOSSES
+    let bulk: Vec<BulkRow> = crate::bulk::LOSSES
         .iter()
         .enumerate()
         .map(|(i, loss)| {

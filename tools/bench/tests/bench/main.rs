@@ -2,7 +2,7 @@
 //! and faultline produces every row of the report. No timing is asserted:
 //! numbers live in BENCHMARKS.md, never in tests.
 
-use faultline_harness::bench::{self, report::ROWS, BenchOptions};
+use faultline_bench::{self as bench, report::ROWS, BenchOptions};
 use tokio_util::sync::CancellationToken;
 
 #[test]

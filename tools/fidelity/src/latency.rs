@@ -12,17 +12,17 @@
 
 use std::time::Duration;
 
+use faultline_harness::check::percentiles::{ms, Percentiles};
 use faultline_proxies::{Direction, Fault, FaultKind};
-use hdrhistogram::Histogram;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::message::{self, ResponseReader};
-use super::testbed::Testbed;
-use super::FidelityError;
+use crate::message::{self, ResponseReader};
+use crate::testbed::Testbed;
+use crate::FidelityError;
 
 /// One row of the latency table.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -221,34 +221,45 @@ async fn open_loop(
     Ok(latencies)
 }
 
-/// Percentiles of the answered requests.
+/// Percentiles of the answered requests (the checkers' HDR percentiles:
+/// three significant digits, none above the exact maximum).
 pub fn stats(requests: u64, latencies: &[Duration]) -> LatencyStats {
-    // Microseconds, up to an hour, 3 significant figures.
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-        .expect("static histogram bounds are valid");
-    for latency in latencies {
-        let micros = (latency.as_micros() as u64).clamp(1, 3_600_000_000);
-        histogram.record(micros).expect("clamped into the bounds");
-    }
-    let max_ms = latencies
-        .iter()
-        .max()
-        .copied()
-        .unwrap_or_default()
-        .as_secs_f64()
-        * 1000.0;
-    // The histogram reports a bucket's upper edge; no percentile exceeds the max.
-    let at = |q: f64| (histogram.value_at_quantile(q) as f64 / 1000.0).min(max_ms);
+    let nanos = |latency: &Duration| u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
+    let percentiles = Percentiles::of(latencies.iter().map(nanos));
+    let at = |f: fn(&Percentiles) -> u64| percentiles.as_ref().map_or(0.0, |p| ms(f(p)));
     LatencyStats {
         requests,
         answered: latencies.len() as u64,
-        p50_ms: at(0.50),
-        p90_ms: at(0.90),
-        p99_ms: at(0.99),
-        max_ms,
+        p50_ms: at(|p| p.p50_ns),
+        p90_ms: at(|p| p.p90_ns),
+        p99_ms: at(|p| p.p99_ns),
+        max_ms: at(|p| p.max_ns),
         over_200ms: latencies
             .iter()
             .filter(|l| **l > Duration::from_millis(200))
             .count() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_quotes_percentiles_of_the_answered_requests_and_counts_slow_ones() {
+        let mut latencies = vec![Duration::from_millis(100); 98];
+        latencies.extend([Duration::from_millis(250), Duration::from_millis(412)]);
+        let row = stats(101, &latencies);
+        assert_eq!((row.requests, row.answered), (101, 100));
+        assert_eq!((row.p50_ms, row.p90_ms), (100.0, 100.0));
+        assert_eq!(row.p99_ms, 250.0);
+        assert_eq!(row.max_ms, 412.0);
+        assert_eq!(row.over_200ms, 2);
+    }
+
+    #[test]
+    fn a_row_without_answers_has_zero_figures() {
+        let row = stats(5, &[]);
+        assert_eq!((row.answered, row.p50_ms, row.max_ms), (0, 0.0, 0.0));
     }
 }

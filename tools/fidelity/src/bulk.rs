@@ -18,9 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::latency::LOSS_RTO;
-use super::testbed::Testbed;
-use super::FidelityError;
+use crate::latency::LOSS_RTO;
+use crate::testbed::Testbed;
+use crate::FidelityError;
 
 /// The loss probabilities of the kernel's table.
 pub const LOSSES: [f64; 3] = [0.0, 0.01, 0.05];

@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::server::{ECHO, ONE_SHOT, SINK};
+use crate::server::{ECHO, ONE_SHOT, SINK};
 
 /// Bytes per write of a bulk stream.
 const WRITE_SIZE: usize = 256 * 1024;

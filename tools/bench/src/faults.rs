@@ -13,8 +13,8 @@ use hdrhistogram::Histogram;
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 
-use super::load::{self, histogram, Throughput};
-use super::server::ECHO;
+use crate::load::{self, histogram, Throughput};
+use crate::server::ECHO;
 
 /// Size of the messages of the latency-accuracy load (FIDELITY.md's 1 KB).
 const MESSAGE: usize = 1000;

@@ -1,12 +1,12 @@
 //! `faultline-fidelity`: how faultline's faults look to an application, next
 //! to the kernel's ground truth (FIDELITY.md). Parses flags, installs signal
-//! handling and calls [`faultline_harness::fidelity`].
+//! handling and calls [`faultline_fidelity::run`].
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use faultline_harness::cli::standalone;
-use faultline_harness::fidelity::{self, FidelityOptions};
+use faultline_bench::standalone;
+use faultline_fidelity::{self as fidelity, FidelityOptions};
 use tokio_util::sync::CancellationToken;
 
 const PROGRAM: &str = "faultline-fidelity";

@@ -41,7 +41,7 @@ const fn row(
     }
 }
 
-/// The latency table, keyed like [`super::latency::CASES`].
+/// The latency table, keyed like [`crate::latency::CASES`].
 pub const LATENCY: [(&str, KernelLatency); 6] = [
     ("none", row(0.4, 0.5, 0.6, 0.9, 0, 400)),
     ("delay50", row(100.9, 101.0, 101.1, 101.5, 0, 400)),

@@ -13,8 +13,8 @@ use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::message::SIZE;
-use super::FidelityError;
+use crate::message::SIZE;
+use crate::FidelityError;
 
 /// Entries a logged echo keeps at most.
 const LOG_BOUND: usize = 100_000;
@@ -62,7 +62,7 @@ impl Testbed {
     ) -> Result<Self, FidelityError> {
         let echo = serve(stop.clone(), |stream| Box::pin(echo(stream))).await?;
         let sink = serve(stop.clone(), |stream| {
-            Box::pin(crate::bench::server::sink(stream))
+            Box::pin(faultline_bench::server::sink(stream))
         })
         .await?;
         Ok(Self {

@@ -14,9 +14,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 
-use super::message::{self, error_name, ResponseReader};
-use super::testbed::Testbed;
-use super::FidelityError;
+use crate::message::{self, error_name, ResponseReader};
+use crate::testbed::Testbed;
+use crate::FidelityError;
 
 /// Time between two requests of the open connection, and between two
 /// connection attempts of the prober.

@@ -1,12 +1,16 @@
 //! The benchmark's report: samples, their medians, ratios to direct loopback,
 //! verdicts against DESIGN.md §7, rendered as a table or as JSON.
+//!
+//! Over 700 lines because of data, not logic: [`ROWS`], the 33 table rows
+//! with their labels and units, is 180 of them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use faultline_harness::check::percentiles::median;
 use serde_json::json;
 
-use super::BenchOptions;
+use crate::BenchOptions;
 
 /// One measured value.
 #[derive(Debug, Clone, PartialEq)]
@@ -321,19 +325,6 @@ pub struct BenchReport {
     pub notes: Vec<String>,
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    })
-}
-
 impl BenchReport {
     /// A report of `samples` taken on `machine`; derived rows (ratios) are added here.
     pub fn new(
@@ -365,13 +356,12 @@ impl BenchReport {
             .map_or(0, |r| r + 1);
         for run in 0..runs {
             let of = |metric: &str| {
-                let mut v: Vec<f64> = self
-                    .samples
-                    .iter()
-                    .filter(|s| s.run == run && s.metric == metric && s.target == "faultline")
-                    .map(|s| s.value)
-                    .collect();
-                median(&mut v)
+                median(
+                    self.samples
+                        .iter()
+                        .filter(|s| s.run == run && s.metric == metric && s.target == "faultline")
+                        .map(|s| s.value),
+                )
             };
             if let Some(zero) = of("throughput_1").filter(|z| *z > 0.0) {
                 for (metric, ratio) in [
@@ -389,13 +379,12 @@ impl BenchReport {
 
     /// The median of a metric for a target over every run.
     pub fn median(&self, metric: &str, target: &str) -> Option<f64> {
-        let mut values: Vec<f64> = self
-            .samples
-            .iter()
-            .filter(|s| s.metric == metric && s.target == target)
-            .map(|s| s.value)
-            .collect();
-        median(&mut values)
+        median(
+            self.samples
+                .iter()
+                .filter(|s| s.metric == metric && s.target == target)
+                .map(|s| s.value),
+        )
     }
 
     /// `target`'s median ÷ direct's median.
@@ -737,13 +726,6 @@ fn render(lines: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn medians_of_even_and_odd_counts() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&mut []), None);
-    }
 
     #[test]
     fn ratios_and_verdicts_come_from_medians() {

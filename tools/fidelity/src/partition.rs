@@ -24,10 +24,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 
-use super::kernel;
-use super::message::{self, error_name, Id, ResponseReader};
-use super::testbed::Testbed;
-use super::FidelityError;
+use crate::kernel;
+use crate::message::{self, error_name, Id, ResponseReader};
+use crate::testbed::Testbed;
+use crate::FidelityError;
 
 /// Time between two requests of a client.
 pub const PERIOD: Duration = Duration::from_millis(100);

@@ -1,11 +1,10 @@
 //! `faultline-bench`: direct loopback vs faultline (vs peer proxies) in one run.
-//! Parses flags, installs signal handling and calls [`faultline_harness::bench`].
+//! Parses flags, installs signal handling and calls [`faultline_bench::run`].
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use faultline_harness::bench::{self, BenchOptions, PeerSpec};
-use faultline_harness::cli::standalone;
+use faultline_bench::{self as bench, standalone, BenchOptions, PeerSpec};
 use tokio_util::sync::CancellationToken;
 
 const PROGRAM: &str = "faultline-bench";

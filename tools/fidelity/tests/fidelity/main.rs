@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use faultline_harness::fidelity::{self, FidelityOptions, FidelityReport};
+use faultline_fidelity::{self as fidelity, FidelityOptions, FidelityReport};
 use tokio_util::sync::CancellationToken;
 
 /// One quick run shared by every test of this binary (it takes ~15 s).

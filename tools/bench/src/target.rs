@@ -11,7 +11,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
-use super::probe;
+use crate::probe;
 
 /// A peer proxy to compare with: a name and a command template.
 ///
