@@ -1,3 +1,4 @@
+// Longer than 700 lines: one page drawn top to bottom (header, lanes, panels, markers) over one shared geometry; splitting it would pass that geometry through every piece.
 //! `timeline.svg`: what happened, when, and what the regions felt, on one page.
 //!
 //! Top to bottom:
