@@ -9,6 +9,7 @@
 //! - [`plane`]: the proxy-control trait, in-process (the proxies crate) or remote
 //!   (a `faultline serve` agent over HTTP).
 //! - [`runner`]: applies a timeline on tokio's clock and always heals.
+//! - [`runfile`]: what a running drill holds, on disk, for `faultline heal`.
 //! - [`workload`]: traffic generators and probes that record a history.
 //! - [`history`]: the JSON Lines history format.
 //! - [`check`]: invariants over a history, one file per checker.
@@ -28,6 +29,7 @@ pub mod fidelity;
 pub mod history;
 pub mod plane;
 pub mod report;
+pub mod runfile;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;

@@ -20,8 +20,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::check::{self, CheckResult, Invariant, Verdict};
 use crate::history::{History, Record};
-use crate::plane::{InProcess, Plane, PlaneError, Remote};
+use crate::plane::{InProcess, Plane, PlaneError, Recorded, Remote};
 use crate::report::{self, ReportInput};
+use crate::runfile::{Phase, RunFile, RunFileError};
 use crate::scenario::{LinkId, Probe, Scenario, StopCondition, StopMetric};
 use crate::schedule::{Change, TimelineEntry};
 use crate::topology::{LinkProxy, PlaneFor, SpawnOptions, Topology, TopologyError};
@@ -42,6 +43,10 @@ pub struct DrillOptions {
     pub agent_token: Option<String>,
     /// The command that reproduces this run (printed in reports).
     pub reproduce: Option<String>,
+    /// Where the run file goes (`<dir>/runs/`, see [`crate::runfile`]);
+    /// `None` writes none (the default for the Rust API; `faultline drill`
+    /// always writes one).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A scenario plus what Rust code adds to it.
@@ -118,6 +123,9 @@ pub enum DrillError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    /// The run file could not be created.
+    #[error(transparent)]
+    RunFile(#[from] RunFileError),
 }
 
 /// What a finished drill found.
@@ -298,38 +306,69 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         Limits::default(),
         stop.child_token(),
     ));
+    let run_file = match &drill.options.state_dir {
+        Some(dir) => Some(Arc::new(RunFile::create(
+            dir,
+            &scenario.name,
+            drill.options.report_dir.clone(),
+        )?)),
+        None => None,
+    };
+    let record = |plane: Arc<dyn Plane>| -> Arc<dyn Plane> {
+        match &run_file {
+            Some(run_file) => Arc::new(Recorded::new(plane, run_file.clone())),
+            None => plane,
+        }
+    };
     let mut remote: BTreeMap<String, Arc<dyn Plane>> = BTreeMap::new();
     for link in &scenario.links {
         if let Some(agent) = &link.agent {
             if !remote.contains_key(agent) {
                 let plane = Remote::new(agent, drill.options.agent_token.clone())
                     .map_err(DrillError::Agent)?;
-                remote.insert(agent.clone(), Arc::new(plane));
+                remote.insert(agent.clone(), record(Arc::new(plane)));
             }
         }
     }
     let planes = Planes {
-        local: Arc::new(InProcess::new(registry.clone())),
+        local: record(Arc::new(InProcess::new(registry.clone()))),
         remote,
     };
     let spawn = SpawnOptions {
         log_dir: drill.options.report_dir.clone(),
         search: drill.options.search.clone(),
+        run_file: run_file.clone(),
     };
 
     // Not raced against `stop`: dropping a half-built topology would leave
     // proxies on remote agents. `start` watches `stop` itself and cleans up.
-    let mut topology = match Topology::start(scenario, &planes, &spawn, &stop).await {
+    let started = Topology::start(scenario, &planes, &spawn, &stop).await;
+    let mut topology = match started {
         Ok(topology) => topology,
-        Err(TopologyError::Cancelled) => return Err(DrillError::Cancelled),
-        Err(err) => return Err(err.into()),
+        Err(err) => {
+            finish(run_file);
+            return Err(match err {
+                TopologyError::Cancelled => DrillError::Cancelled,
+                err => err.into(),
+            });
+        }
     };
+    if let Some(run_file) = &run_file {
+        run_file.phase(Phase::Running);
+    }
     let healer = Healer::default();
     let outcome = drive(&drill, &topology, &healer, &stop).await;
+    if let Some(run_file) = &run_file {
+        run_file.phase(Phase::Healing);
+    }
     let unhealed = healer.heal().await;
     let exited = topology.exited();
     topology.stop().await;
     registry.shutdown().await;
+    // A fault that could not be removed stays in the run file for `faultline heal`.
+    if unhealed.is_empty() {
+        finish(run_file);
+    }
     let (recorder, stopped_early) = outcome?;
 
     let history = recorder.history(&scenario.name, scenario.seed);
@@ -385,6 +424,18 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         unhealed,
         exited,
     })
+}
+
+/// Removes the run file of a drill that left nothing behind.
+fn finish(run_file: Option<Arc<RunFile>>) {
+    if let Some(run_file) = run_file {
+        match Arc::try_unwrap(run_file) {
+            Ok(run_file) => run_file.finish(),
+            Err(shared) => {
+                let _ = std::fs::remove_file(shared.path());
+            }
+        }
+    }
 }
 
 /// Workloads, probes and the schedule; then final reads. Returns the recorder

@@ -35,6 +35,10 @@ pub struct DrillArgs {
     /// Folder to look for spawned programs in (repeatable), before PATH.
     #[arg(long = "bin-dir")]
     pub bin_dirs: Vec<PathBuf>,
+    /// Where the run file goes (what the drill holds, for `faultline heal`);
+    /// default `$XDG_STATE_HOME/faultline` (`~/.local/state/faultline`).
+    #[arg(long, env = "FAULTLINE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Print no progress and no summary, only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -42,6 +46,27 @@ pub struct DrillArgs {
 
 /// Runs `faultline drill`.
 pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(crate::runfile::default_state_dir);
+    let stale = crate::runfile::stale(&state_dir);
+    if !stale.is_empty() {
+        eprintln!(
+            "faultline drill: {} earlier drill(s) died without cleaning up:",
+            stale.len()
+        );
+        for (path, record) in &stale {
+            eprintln!("  {}", super::heal::describe(path, record));
+        }
+        eprintln!(
+            "  run `faultline heal{}` to stop what they left and remove their faults",
+            args.state_dir
+                .as_ref()
+                .map(|d| format!(" --state-dir {}", d.display()))
+                .unwrap_or_default()
+        );
+    }
     let loaded = match &args.scenario {
         Some(path) => Scenario::load(path),
         None => Scenario::parse(DEFAULT_SCENARIO, Some("<built-in default scenario>")),
@@ -91,6 +116,7 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
             progress: !args.quiet,
             agent_token: args.agent_token.clone(),
             reproduce: Some(reproduce),
+            state_dir: Some(state_dir.clone()),
         },
         ..Drill::new(scenario)
     };

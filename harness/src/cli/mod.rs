@@ -12,6 +12,7 @@ pub mod check;
 pub mod demo;
 pub mod drill;
 pub mod fault;
+pub mod heal;
 pub mod plan;
 pub mod serve;
 pub mod standalone;
@@ -33,6 +34,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run a scenario: topology, schedule, workloads, checkers, report.
     Drill(drill::DrillArgs),
+    /// Undo what drills that died left behind: processes, faults, proxies.
+    Heal(heal::HealArgs),
     /// Print a scenario's expanded timeline; injects nothing.
     Plan(plan::PlanArgs),
     /// Re-run a scenario's invariants over a recorded history.
@@ -75,6 +78,7 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args, stop).await,
         Command::Drill(args) => drill::run(args, stop).await,
+        Command::Heal(args) => heal::run(args).await,
         Command::Plan(args) => plan::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Validate(args) => validate::run(args).await,

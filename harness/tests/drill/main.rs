@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod cancel;
+mod sigkill;
 mod verdicts;
 
 /// Lines an echo server received, with when.

@@ -128,6 +128,7 @@ async fn drill_toy(broken: bool) -> (ExitCode, PathBuf) {
         allow_unknown: false,
         agent_token: None,
         bin_dirs: Vec::new(),
+        state_dir: Some(dir.join("state")),
         quiet: true,
     };
     (
