@@ -379,8 +379,9 @@ impl ApiClient {
         if status.is_success() {
             return Ok(body);
         }
+        // faultline's detail when the server sends one (Toxiproxy's text otherwise).
         let message = serde_json::from_slice::<ErrorBody>(&body)
-            .map(|e| e.error)
+            .map(|e| e.detail.unwrap_or(e.error))
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_owned());
         Err(ClientError::Api { status, message })
     }

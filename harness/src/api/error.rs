@@ -3,7 +3,11 @@
 //! Every failure a handler can meet is an [`ApiError`]; [`ApiError::status`]
 //! is the only mapping from meaning to status code, and
 //! [`ApiError::into_response`] the only place an error body is written:
-//! `{"error": "...", "status": N}`, Toxiproxy's shape.
+//! `{"error": "...", "status": N, "detail": "..."}`, Toxiproxy's shape plus
+//! one field. `error` is Toxiproxy 2.12's own text for each case Toxiproxy
+//! has ([`Toxiproxy`]: `proxy not found`, `missing required field: name`, …),
+//! so clients that match on it work; `detail` is faultline's full message
+//! (the name, the field path, the known types), always present.
 
 use std::io;
 
@@ -15,18 +19,93 @@ use serde::{Deserialize, Serialize};
 
 use super::shapes::ShapeError;
 
+/// The errors Toxiproxy 2.12 itself answers (its `api.go`,
+/// `toxic_collection.go` and `proxy_collection.go`), each with its exact text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Toxiproxy {
+    /// `bad request body: <the decoder's message>` (400).
+    BadRequestBody(String),
+    /// `missing required field: <field>` (400); in `/populate`,
+    /// `<field> at proxy <1-based index>`.
+    MissingField(String),
+    /// `proxy not found` (404).
+    ProxyNotFound,
+    /// `proxy already exists` (409).
+    ProxyAlreadyExists,
+    /// `stream was invalid, can be either upstream or downstream` (400).
+    InvalidStream,
+    /// `invalid toxic type` (400).
+    InvalidToxicType,
+    /// `toxic already exists` (409).
+    ToxicAlreadyExists,
+    /// `toxic not found` (404).
+    ToxicNotFound,
+    /// `User agent not allowed` (403).
+    UserAgentNotAllowed,
+    /// Go's own bind error, `listen tcp <address>: bind: address already in use`
+    /// (Toxiproxy answers it with 500; faultline with 409).
+    AddressInUse(String),
+    /// gorilla/mux's `404 page not found` for a path no route matches.
+    PageNotFound,
+}
+
+impl Toxiproxy {
+    /// Toxiproxy's exact text.
+    pub fn text(&self) -> String {
+        match self {
+            Toxiproxy::BadRequestBody(message) => format!("bad request body: {message}"),
+            Toxiproxy::MissingField(field) => format!("missing required field: {field}"),
+            Toxiproxy::ProxyNotFound => "proxy not found".into(),
+            Toxiproxy::ProxyAlreadyExists => "proxy already exists".into(),
+            Toxiproxy::InvalidStream => {
+                "stream was invalid, can be either upstream or downstream".into()
+            }
+            Toxiproxy::InvalidToxicType => "invalid toxic type".into(),
+            Toxiproxy::ToxicAlreadyExists => "toxic already exists".into(),
+            Toxiproxy::ToxicNotFound => "toxic not found".into(),
+            Toxiproxy::UserAgentNotAllowed => "User agent not allowed".into(),
+            Toxiproxy::AddressInUse(address) => {
+                format!("listen tcp {address}: bind: address already in use")
+            }
+            Toxiproxy::PageNotFound => "404 page not found".into(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Toxiproxy::BadRequestBody(_)
+            | Toxiproxy::MissingField(_)
+            | Toxiproxy::InvalidStream
+            | Toxiproxy::InvalidToxicType => StatusCode::BAD_REQUEST,
+            Toxiproxy::ProxyNotFound | Toxiproxy::ToxicNotFound | Toxiproxy::PageNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            Toxiproxy::ProxyAlreadyExists
+            | Toxiproxy::ToxicAlreadyExists
+            | Toxiproxy::AddressInUse(_) => StatusCode::CONFLICT,
+            Toxiproxy::UserAgentNotAllowed => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
+    /// A case Toxiproxy has: its text goes in `error`, faultline's message
+    /// (what this error displays) in `detail`.
+    #[error("{detail}")]
+    Toxiproxy {
+        /// Which of Toxiproxy's errors.
+        known: Toxiproxy,
+        /// faultline's message.
+        detail: String,
+    },
     /// The body, a field or a path segment is not acceptable.
     #[error("{0}")]
     BadRequest(String),
     /// A mutating request without the right bearer token.
     #[error("missing or wrong bearer token: send `Authorization: Bearer <token>`")]
     Unauthorized,
-    /// A browser asked (a web page must not drive the API).
-    #[error("User agent not allowed: browsers may not drive the faultline API")]
-    Forbidden,
     /// No proxy, toxic or route of that name.
     #[error("{0}")]
     NotFound(String),
@@ -52,22 +131,25 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The JSON body of every error response (Toxiproxy's shape).
+/// The JSON body of every error response (Toxiproxy's shape, plus `detail`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// What went wrong, naming the field at fault.
+    /// Toxiproxy's text for the case where it has one, else faultline's message.
     pub error: String,
     /// The HTTP status, repeated.
     pub status: u16,
+    /// faultline's full message: the name, the field path, the known types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl ApiError {
     /// The HTTP status of this error: the single mapping of the API.
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Toxiproxy { known, .. } => known.status(),
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -80,6 +162,10 @@ impl ApiError {
     pub fn context(self, prefix: &str) -> Self {
         let with = |message: String| format!("{prefix}: {message}");
         match self {
+            ApiError::Toxiproxy { known, detail } => ApiError::Toxiproxy {
+                known,
+                detail: with(detail),
+            },
             ApiError::BadRequest(m) => ApiError::BadRequest(with(m)),
             ApiError::NotFound(m) => ApiError::NotFound(with(m)),
             ApiError::Conflict(m) => ApiError::Conflict(with(m)),
@@ -88,11 +174,38 @@ impl ApiError {
         }
     }
 
+    /// One of Toxiproxy's errors, with faultline's message as its detail.
+    pub fn toxiproxy(known: Toxiproxy, detail: impl Into<String>) -> Self {
+        ApiError::Toxiproxy {
+            known,
+            detail: detail.into(),
+        }
+    }
+
+    /// A browser asked (a web page must not drive the API).
+    pub fn forbidden() -> Self {
+        Self::toxiproxy(
+            Toxiproxy::UserAgentNotAllowed,
+            "User agent not allowed: browsers may not drive the faultline API",
+        )
+    }
+
+    /// A path no route matches.
+    pub fn no_route(path: &str) -> Self {
+        Self::toxiproxy(Toxiproxy::PageNotFound, format!("no such route: {path}"))
+    }
+
     /// The error as its JSON body.
     pub fn body(&self) -> ErrorBody {
+        let detail = self.to_string();
+        let error = match self {
+            ApiError::Toxiproxy { known, .. } => known.text(),
+            _ => detail.clone(),
+        };
         ErrorBody {
-            error: self.to_string(),
+            error,
             status: self.status().as_u16(),
+            detail: Some(detail),
         }
     }
 
@@ -123,7 +236,10 @@ impl ApiError {
 
 impl From<ShapeError> for ApiError {
     fn from(err: ShapeError) -> Self {
-        ApiError::BadRequest(err.to_string())
+        match err.toxiproxy() {
+            Some(known) => ApiError::toxiproxy(known, err.to_string()),
+            None => ApiError::BadRequest(err.to_string()),
+        }
     }
 }
 
@@ -136,12 +252,14 @@ impl From<FaultError> for ApiError {
 impl From<RegistryError> for ApiError {
     fn from(err: RegistryError) -> Self {
         match err {
-            RegistryError::NotFound(name) => {
-                ApiError::NotFound(format!("proxy not found: {name:?}"))
-            }
-            RegistryError::Exists(name) => {
-                ApiError::Conflict(format!("proxy already exists: {name:?}"))
-            }
+            RegistryError::NotFound(name) => ApiError::toxiproxy(
+                Toxiproxy::ProxyNotFound,
+                format!("proxy not found: {name:?}"),
+            ),
+            RegistryError::Exists(name) => ApiError::toxiproxy(
+                Toxiproxy::ProxyAlreadyExists,
+                format!("proxy already exists: {name:?}"),
+            ),
             RegistryError::Proxy(err) => err.into(),
         }
     }
@@ -150,12 +268,14 @@ impl From<RegistryError> for ApiError {
 impl From<ProxyError> for ApiError {
     fn from(err: ProxyError) -> Self {
         match err {
-            ProxyError::FaultExists(name) => {
-                ApiError::Conflict(format!("toxic already exists: {name:?}"))
-            }
-            ProxyError::FaultNotFound(name) => {
-                ApiError::NotFound(format!("toxic not found: {name:?}"))
-            }
+            ProxyError::FaultExists(name) => ApiError::toxiproxy(
+                Toxiproxy::ToxicAlreadyExists,
+                format!("toxic already exists: {name:?}"),
+            ),
+            ProxyError::FaultNotFound(name) => ApiError::toxiproxy(
+                Toxiproxy::ToxicNotFound,
+                format!("toxic not found: {name:?}"),
+            ),
             ProxyError::Fault(err) => err.into(),
             ProxyError::Bind { address, source } => bind_error(&address, &source),
         }
@@ -171,7 +291,9 @@ fn bind_error(address: &str, source: &io::Error) -> ApiError {
     const ENOBUFS: i32 = 105;
     const ENOMEM: i32 = 12;
     match source.kind() {
-        io::ErrorKind::AddrInUse => ApiError::Conflict(message),
+        io::ErrorKind::AddrInUse => {
+            ApiError::toxiproxy(Toxiproxy::AddressInUse(address.to_owned()), message)
+        }
         _ if matches!(
             source.raw_os_error(),
             Some(EMFILE | ENFILE | ENOBUFS | ENOMEM)
@@ -205,8 +327,9 @@ mod tests {
 
     #[test]
     fn error_bodies_repeat_the_status() {
-        let body = ApiError::NotFound("proxy not found: \"x\"".into()).body();
+        let body = ApiError::from(RegistryError::NotFound("x".into())).body();
         assert_eq!(body.status, 404);
-        assert_eq!(body.error, "proxy not found: \"x\"");
+        assert_eq!(body.error, "proxy not found");
+        assert_eq!(body.detail.as_deref(), Some("proxy not found: \"x\""));
     }
 }

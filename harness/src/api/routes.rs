@@ -57,7 +57,7 @@ enum Route {
 
 impl Route {
     fn parse(path: &str) -> Result<Route, ApiError> {
-        let not_found = || ApiError::NotFound(format!("no such route: {path}"));
+        let not_found = || ApiError::no_route(path);
         let segments: Vec<&str> = path
             .strip_prefix('/')
             .ok_or_else(not_found)?

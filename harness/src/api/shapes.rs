@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::attributes::{attributes_of, kind_from_attributes};
+use super::error::Toxiproxy;
 
 /// The listen address of a proxy created without one: loopback, any free port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
@@ -25,6 +26,16 @@ pub struct ShapeError {
     /// Where in a larger document the error is (`[0].toxics[1]`), if anywhere.
     context: Option<String>,
     kind: ShapeErrorKind,
+    /// The Toxiproxy error this is, where Toxiproxy has the case.
+    known: Option<Known>,
+}
+
+/// The Toxiproxy cases a shape error can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    MissingField,
+    InvalidStream,
+    InvalidToxicType,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +57,52 @@ impl ShapeError {
                 field: field.into(),
                 message,
             },
+            known: None,
+        }
+    }
+
+    /// An unknown toxic type (Toxiproxy's `invalid toxic type`).
+    pub fn invalid_toxic_type(message: String) -> Self {
+        Self {
+            known: Some(Known::InvalidToxicType),
+            ..Self::field("type", message)
+        }
+    }
+
+    /// Toxiproxy's error for this case, if it has one: a syntax error, a
+    /// missing `name` or `upstream` of a proxy (`at proxy N` in a populate),
+    /// a bad `stream`, a missing or unknown `type`. Errors inside a proxy's
+    /// `toxics` (faultline's extension) have none.
+    pub fn toxiproxy(&self) -> Option<Toxiproxy> {
+        let at_proxy = match self.context.as_deref() {
+            None => None,
+            Some(context) => {
+                let index = context
+                    .trim_start_matches("proxies")
+                    .strip_prefix('[')
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .and_then(|i| i.parse::<usize>().ok())?;
+                Some(index + 1)
+            }
+        };
+        match (&self.kind, self.known) {
+            (ShapeErrorKind::Syntax { path, message }, _) if at_proxy.is_none() => {
+                Some(Toxiproxy::BadRequestBody(match path.as_str() {
+                    "." | "?" => message.clone(),
+                    path => format!("{path}: {message}"),
+                }))
+            }
+            (ShapeErrorKind::Field { field, .. }, Some(Known::MissingField)) => {
+                Some(Toxiproxy::MissingField(match at_proxy {
+                    Some(n) => format!("{field} at proxy {n}"),
+                    None => field.clone(),
+                }))
+            }
+            (_, Some(Known::InvalidStream)) if at_proxy.is_none() => Some(Toxiproxy::InvalidStream),
+            (_, Some(Known::InvalidToxicType)) if at_proxy.is_none() => {
+                Some(Toxiproxy::InvalidToxicType)
+            }
+            _ => None,
         }
     }
 
@@ -57,6 +114,7 @@ impl ShapeError {
                 name: name.into(),
                 message,
             },
+            known: None,
         }
     }
 
@@ -172,6 +230,7 @@ fn syntax(path: &str, message: String) -> ShapeError {
             path: path.to_owned(),
             message,
         },
+        known: None,
     }
 }
 
@@ -336,7 +395,10 @@ impl ProxyConfig {
 }
 
 fn missing(field: &str) -> ShapeError {
-    ShapeError::field(field, "missing required field".into())
+    ShapeError {
+        known: Some(Known::MissingField),
+        ..ShapeError::field(field, "missing required field".into())
+    }
 }
 
 /// Checks the `host:port` syntax (Go's `:port` for every interface included);
@@ -387,14 +449,18 @@ impl ToxicConfig {
     /// A missing or unknown `type`, a bad `stream`, a `toxicity` outside
     /// 0..=1, or an attribute that is unknown, of the wrong type or out of range.
     pub fn into_fault(self) -> Result<Fault, ShapeError> {
-        let type_name = self
-            .kind
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| missing("type"))?;
+        // Toxiproxy's order: the stream, then the type.
         let direction = match self.stream.as_deref() {
             None | Some("") => Direction::Downstream,
             Some(stream) => parse_stream(stream)?,
         };
+        let type_name = self.kind.filter(|k| !k.is_empty()).ok_or_else(|| {
+            // Toxiproxy has no such check: an empty type is an unknown one.
+            ShapeError {
+                known: Some(Known::InvalidToxicType),
+                ..missing("type")
+            }
+        })?;
         let kind = kind_from_attributes(&type_name, &self.attributes.unwrap_or_default())?;
         let name = self
             .name
@@ -459,8 +525,9 @@ impl ToxicConfig {
 
 /// Parses a stream name, as Toxiproxy does, ignoring ASCII case.
 fn parse_stream(stream: &str) -> Result<Direction, ShapeError> {
-    Direction::parse(&stream.to_ascii_lowercase()).ok_or_else(|| {
-        ShapeError::field(
+    Direction::parse(&stream.to_ascii_lowercase()).ok_or_else(|| ShapeError {
+        known: Some(Known::InvalidStream),
+        ..ShapeError::field(
             "stream",
             format!("{stream:?} was invalid, can be either upstream or downstream"),
         )
