@@ -9,6 +9,7 @@
 //! - [`plane`]: the proxy-control trait, in-process (the proxies crate) or remote
 //!   (a `faultline serve` agent over HTTP).
 //! - [`runner`]: applies a timeline on tokio's clock and always heals.
+//! - [`heartbeat`]: the leases a drill holds on agents, renewed while it runs.
 //! - [`runfile`]: what a running drill holds, on disk, for `faultline heal`.
 //! - [`workload`]: traffic generators and probes that record a history.
 //! - [`history`]: the JSON Lines history format.
@@ -26,6 +27,7 @@ pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod fidelity;
+pub mod heartbeat;
 pub mod history;
 pub mod plane;
 pub mod report;

@@ -133,6 +133,19 @@ impl Remote {
             client: ApiClient::new(url, token)?,
         })
     }
+
+    /// The same plane, creating everything under lease `id` (see
+    /// [`crate::api::leases`]).
+    pub fn leased(self, id: &str) -> Self {
+        Self {
+            client: self.client.with_lease(id),
+        }
+    }
+
+    /// The client it drives the agent with.
+    pub fn client(&self) -> &ApiClient {
+        &self.client
+    }
 }
 
 fn toxic(fault: &Fault) -> ToxicConfig {

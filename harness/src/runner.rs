@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::check::{self, CheckResult, Invariant, Verdict};
+use crate::heartbeat::{self, Acquired, Heartbeat};
 use crate::history::{History, Record};
 use crate::plane::{InProcess, Plane, PlaneError, Recorded, Remote};
 use crate::report::{self, ReportInput};
-use crate::runfile::{Phase, RunFile, RunFileError};
+use crate::runfile::{LeaseEntry, Phase, RunFile, RunFileError};
 use crate::scenario::{LinkId, Probe, Scenario, StopCondition, StopMetric};
 use crate::schedule::{Change, TimelineEntry};
 use crate::topology::{LinkProxy, PlaneFor, SpawnOptions, Topology, TopologyError};
@@ -47,6 +48,10 @@ pub struct DrillOptions {
     /// `None` writes none (the default for the Rust API; `faultline drill`
     /// always writes one).
     pub state_dir: Option<PathBuf>,
+    /// The TTL of the lease the drill holds on each agent (the agent's
+    /// default, 10 s unless `faultline serve --lease-ttl` says otherwise,
+    /// when `None`).
+    pub lease_ttl: Option<Duration>,
 }
 
 /// A scenario plus what Rust code adds to it.
@@ -321,15 +326,45 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         }
     };
     let mut remote: BTreeMap<String, Arc<dyn Plane>> = BTreeMap::new();
+    let mut held = Vec::new();
+    let holder = format!(
+        "faultline drill {} (pid {})",
+        scenario.name,
+        std::process::id()
+    );
     for link in &scenario.links {
         if let Some(agent) = &link.agent {
             if !remote.contains_key(agent) {
-                let plane = Remote::new(agent, drill.options.agent_token.clone())
+                let mut plane = Remote::new(agent, drill.options.agent_token.clone())
                     .map_err(DrillError::Agent)?;
+                match heartbeat::acquire(plane.client(), &holder, drill.options.lease_ttl).await {
+                    Ok(Acquired::Lease(lease)) => {
+                        plane = plane.leased(&lease.id);
+                        if let Some(run_file) = &run_file {
+                            run_file.update(|r| {
+                                r.leases.push(LeaseEntry {
+                                    agent: lease.client.url().to_owned(),
+                                    id: lease.id.clone(),
+                                })
+                            });
+                        }
+                        held.push(*lease);
+                    }
+                    Ok(Acquired::Unsupported) => tracing::warn!(
+                        %agent,
+                        "the agent has no leases (Toxiproxy?): faults there stay if this drill dies; `faultline heal` removes them"
+                    ),
+                    Err(err) => {
+                        Heartbeat::start(held).release().await;
+                        finish(run_file);
+                        return Err(DrillError::Agent(err.into()));
+                    }
+                }
                 remote.insert(agent.clone(), record(Arc::new(plane)));
             }
         }
     }
+    let heartbeat = Heartbeat::start(held);
     let planes = Planes {
         local: record(Arc::new(InProcess::new(registry.clone()))),
         remote,
@@ -346,6 +381,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     let mut topology = match started {
         Ok(topology) => topology,
         Err(err) => {
+            release(heartbeat, &run_file).await;
             finish(run_file);
             return Err(match err {
                 TopologyError::Cancelled => DrillError::Cancelled,
@@ -365,6 +401,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     let exited = topology.exited();
     topology.stop().await;
     registry.shutdown().await;
+    release(heartbeat, &run_file).await;
     // A fault that could not be removed stays in the run file for `faultline heal`.
     if unhealed.is_empty() {
         finish(run_file);
@@ -424,6 +461,16 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         unhealed,
         exited,
     })
+}
+
+/// Releases the drill's leases (what they still cover is healed by the agents).
+async fn release(heartbeat: Heartbeat, run_file: &Option<Arc<RunFile>>) {
+    for failed in heartbeat.release().await {
+        tracing::warn!(%failed, "could not release a lease; it lapses on its own");
+    }
+    if let Some(run_file) = run_file {
+        run_file.update(|r| r.leases.clear());
+    }
 }
 
 /// Removes the run file of a drill that left nothing behind.

@@ -13,6 +13,8 @@
 //! - [`schedules`]: faultline's `/faultline/schedules` (a scenario's
 //!   `schedule`, validated and expanded against the agent's links);
 //!   [`scheduler`]: the runs, each played and healed in its own task.
+//! - [`leases`]: faultline's `/faultline/leases`, the dead-man switch on
+//!   what a remote drill creates here (healed when not renewed in time).
 //! - [`populate`]: create-or-replace of many proxies, all or nothing (also
 //!   used by `faultline serve --config`).
 //! - [`shapes`]: Toxiproxy's JSON shapes and their conversion to and from the
@@ -41,6 +43,7 @@ pub mod attributes;
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod leases;
 pub mod links;
 pub mod metrics;
 pub mod populate;
@@ -73,6 +76,7 @@ pub struct ApiState {
     token: Option<Arc<str>>,
     mutations: Arc<Mutex<()>>,
     schedules: Arc<Scheduler>,
+    leases: Arc<leases::Leases>,
 }
 
 impl ApiState {
@@ -83,7 +87,19 @@ impl ApiState {
             token: None,
             mutations: Arc::new(Mutex::new(())),
             schedules: Arc::new(Scheduler::default()),
+            leases: Arc::new(leases::Leases::default()),
         }
+    }
+
+    /// The same API, giving leases that ask for no TTL `ttl`.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.leases = Arc::new(leases::Leases::new(ttl));
+        self
+    }
+
+    /// The leases held on this agent.
+    pub fn leases(&self) -> &Arc<leases::Leases> {
+        &self.leases
     }
 
     /// The same API, requiring `Authorization: Bearer <token>` on every
@@ -115,6 +131,15 @@ impl ApiState {
 /// It does not shut the registry's proxies down: their owner does.
 pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationToken) {
     let connections = TaskTracker::new();
+    let reaper = {
+        let (leases, registry, schedules) = (
+            state.leases.clone(),
+            state.registry.clone(),
+            state.schedules.clone(),
+        );
+        let stop = stop.clone();
+        tokio::spawn(async move { leases.reap(registry, schedules, stop).await })
+    };
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -153,6 +178,7 @@ pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationTok
     {
         tracing::warn!("API stopped with requests still open after {DRAIN_TIMEOUT:?}");
     }
+    let _ = reaper.await;
     state.schedules.shutdown().await;
 }
 

@@ -39,6 +39,11 @@ pub struct DrillArgs {
     /// default `$XDG_STATE_HOME/faultline` (`~/.local/state/faultline`).
     #[arg(long, env = "FAULTLINE_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The TTL of the lease held on each agent (`10s`, `500ms`): if the
+    /// drill dies, the agent heals its faults once this passes without a
+    /// renewal (default: the agent's, 10 s).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lease_ttl: Option<std::time::Duration>,
     /// Print no progress and no summary, only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -117,6 +122,7 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
             agent_token: args.agent_token.clone(),
             reproduce: Some(reproduce),
             state_dir: Some(state_dir.clone()),
+            lease_ttl: args.lease_ttl,
         },
         ..Drill::new(scenario)
     };

@@ -7,7 +7,8 @@
 //! Reads every run file (see [`crate::runfile`]) whose drill is no longer
 //! alive; for each: kills the process groups of its spawned services (SIGTERM,
 //! then SIGKILL), removes the faults and then the proxies it placed on agents
-//! (an agent that answers 404 no longer has them), ends its leases, and
+//! (an agent that answers 404 no longer has them), ends its leases (an agent
+//! heals what a lease still covers; a lapsed one is already healed), and
 //! removes the run file once nothing is left. It prints one line per action.
 //! `--dry-run` prints what it would do and changes nothing. A run file of a
 //! drill still running is left alone. Exit 0 when everything stale was healed
@@ -152,6 +153,18 @@ async fn heal_run(record: &RunRecord, args: &HealArgs) -> usize {
         }
         let result = match client(&proxy.plane) {
             Ok(c) => c.delete_proxy(&proxy.name).await,
+            Err(err) => Err(err),
+        };
+        left += report(&what, result);
+    }
+    for lease in &record.leases {
+        let what = format!("lease {} at {}", lease.id, lease.agent);
+        if args.dry_run {
+            println!("  would end {what}");
+            continue;
+        }
+        let result = match client(&lease.agent) {
+            Ok(c) => c.end_lease(&lease.id).await,
             Err(err) => Err(err),
         };
         left += report(&what, result);

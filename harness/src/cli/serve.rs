@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Bearer token every mutating API request must carry.
     #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
+    /// TTL of a drill's lease that asks for none: what a drill creates under
+    /// a lease is healed once it goes this long without a renewal.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
+    pub lease_ttl: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -56,6 +60,7 @@ impl ServeArgs {
             config: None,
             seed: 0,
             token: None,
+            lease_ttl: crate::api::leases::DEFAULT_TTL,
         }
     }
 }
@@ -99,6 +104,12 @@ pub enum ServeError {
         /// The OS error.
         source: io::Error,
     },
+    /// `--lease-ttl` is outside what a lease may last.
+    #[error("--lease-ttl: {ttl:?} is outside {:?}..={:?}", crate::api::leases::TTL_RANGE.0, crate::api::leases::TTL_RANGE.1)]
+    LeaseTtl {
+        /// The TTL given.
+        ttl: std::time::Duration,
+    },
     /// A proxy of the config cannot be created (e.g. its address is in use).
     #[error("{path}: {error}")]
     Populate {
@@ -136,6 +147,12 @@ pub struct ServePlan {
 /// An unreadable or invalid config, or a non-loopback host without a token.
 pub fn check(args: ServeArgs) -> Result<ServePlan, ServeError> {
     check_exposure(args.host, args.token.as_deref())?;
+    let (min, max) = crate::api::leases::TTL_RANGE;
+    if args.lease_ttl < min || args.lease_ttl > max {
+        return Err(ServeError::LeaseTtl {
+            ttl: args.lease_ttl,
+        });
+    }
     let proxies = match &args.config {
         None => Vec::new(),
         Some(path) => {
@@ -196,7 +213,7 @@ pub async fn start(args: ServeArgs) -> Result<Server, ServeError> {
                     .unwrap_or_default(),
                 error,
             })?;
-    let mut state = ApiState::new(registry);
+    let mut state = ApiState::new(registry).with_lease_ttl(plan.args.lease_ttl);
     if let Some(token) = plan.args.token.filter(|t| !t.is_empty()) {
         state = state.with_token(token);
     }

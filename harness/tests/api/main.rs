@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 mod cli_schedules;
 mod errors;
 mod faultline;
+mod leases;
 
 /// One API server over a fresh registry; stopped when dropped.
 struct Api {

@@ -38,7 +38,7 @@ pub(super) fn processes_with(token: &str) -> Vec<u32> {
 
 /// Two regions of the demo service, spawned from this build's `faultline`,
 /// with every proxy on `agent`, and a long partition.
-fn spawning_scenario(east: &str, west: &str, agent: &str) -> Value {
+pub(super) fn spawning_scenario(east: &str, west: &str, agent: &str) -> Value {
     let faultline = env!("CARGO_BIN_EXE_faultline");
     let command = |region: &str, peer: &str| {
         json!({

@@ -359,6 +359,7 @@ async fn a_custom_invariant_judges_the_history() {
 struct Agent {
     url: String,
     registry: Arc<faultline_proxies::Registry>,
+    leases: Arc<faultline_harness::api::leases::Leases>,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -373,10 +374,12 @@ impl Agent {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let state = faultline_harness::api::ApiState::new(registry.clone());
+        let leases = state.leases().clone();
         tokio::spawn(faultline_harness::api::serve(listener, state, stop.clone()));
         Self {
             url,
             registry,
+            leases,
             _stop: stop.drop_guard(),
         }
     }

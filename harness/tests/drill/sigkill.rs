@@ -60,6 +60,8 @@ fn spawn_drill(dir: &Path, state: &Path, scenario: &Value) -> tokio::process::Ch
         .arg("drill")
         .arg(&file)
         .arg("--quiet")
+        // Longer than the test: here `faultline heal`, not the lease, cleans the agent.
+        .args(["--lease-ttl", "600s"])
         .arg("--report")
         .arg(dir.join("report"))
         .arg("--state-dir")
@@ -166,6 +168,7 @@ async fn sigkill_at(point: &str, stuck: bool, ready: impl Fn(&RunRecord) -> bool
     let (code, out) = heal(&state, false).await;
     assert_eq!(code, Some(0), "{point}: {out}");
     assert!(out.contains("stale run"), "{out}");
+    assert!(out.contains("removed lease lease-1"), "{out}");
     assert!(!path.exists(), "{point}: the run file stays: {out}");
     assert!(
         agent.registry.list().await.is_empty(),
@@ -286,4 +289,137 @@ async fn heal_clears_a_planted_stale_run_and_a_new_drill_points_at_it() {
     }
     assert!(agent.registry.list().await.is_empty());
     assert!(!path.exists(), "{out}");
+}
+
+/// A `faultline serve` process on a free port, and its URL.
+async fn serve_process() -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("faultline serve never said where it listens")
+        .unwrap()
+        .unwrap();
+    let url = line
+        .rsplit(' ')
+        .next()
+        .expect("the URL ends the line")
+        .to_owned();
+    (child, url)
+}
+
+#[tokio::test]
+async fn a_sigkilled_drills_faults_on_a_separate_agent_are_healed_once_its_lease_lapses() {
+    let (_agent, url) = serve_process().await;
+    let client = faultline_harness::api::client::ApiClient::new(&url, None).unwrap();
+    let (east, west, token) = unique_regions();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lease-{token}"));
+    let state = dir.join("state");
+    let mut scenario = wrapped_scenario(&east, &west, &url, false);
+    scenario["schedule"][0]["for"] = json!("60s");
+    scenario["duration"] = json!("70s");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scenario.json");
+    std::fs::write(&file, scenario.to_string()).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("drill")
+        .arg(&file)
+        .args(["--quiet", "--lease-ttl", "1s", "--report"])
+        .arg(dir.join("report"))
+        .arg("--state-dir")
+        .arg(&state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let record = wait_for_run(&state, "mid-fault", |r| {
+        r.phase == Phase::Running && r.faults.iter().any(|f| f.fault.starts_with("s0"))
+    })
+    .await;
+    assert_eq!(record.leases.len(), 1, "{record:?}");
+    let faults: usize = client
+        .proxies()
+        .await
+        .unwrap()
+        .values()
+        .map(|p| p.toxics.len())
+        .sum();
+    assert!(faults > 0, "the partition is on the agent");
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    child.wait().await.unwrap();
+
+    // No renewal comes any more: once the TTL has passed, the agent heals.
+    let give_up = Instant::now() + DEADLINE;
+    loop {
+        let proxies = client.proxies().await.unwrap();
+        if proxies.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the agent still has the dead drill's proxies after {DEADLINE:?}: {proxies:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let leases = client.leases().await.unwrap();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(
+        leases[0].state,
+        faultline_harness::api::leases::LeaseState::Lapsed,
+        "{leases:?}"
+    );
+    assert!(leases[0].holder.contains("sigkill-me"), "{leases:?}");
+    assert!(
+        leases[0].healed.iter().any(|h| h.starts_with("toxic s0")),
+        "{leases:?}"
+    );
+    assert_nothing_left(&record, &token, "with a lease").await;
+}
+
+#[tokio::test]
+async fn a_drill_that_keeps_running_keeps_its_faults_for_the_whole_schedule() {
+    let agent = Agent::start().await;
+    let (east, west, _) = unique_regions();
+    let mut config = super::cancel::spawning_scenario(&east, &west, &agent.url);
+    // A partition lasting ten times the lease's TTL.
+    config["schedule"] =
+        json!([{"at": "200ms", "for": "3s", "fault": {"partition": [[east], [west]]}}]);
+    config["duration"] = json!("4s");
+    let mut drill = Drill::new(scenario(config));
+    drill.options.lease_ttl = Some(Duration::from_millis(300));
+    let report = runner::run(drill, CancellationToken::new())
+        .await
+        .unwrap_or_else(|err| {
+            panic!("the drill failed (a lapsed lease would fail its heal): {err}")
+        });
+    assert!(report.unhealed.is_empty(), "{:?}", report.unhealed);
+    let ended: Vec<_> = report
+        .history
+        .faults()
+        .filter(|f| f.action == faultline_harness::history::FaultAction::End)
+        .collect();
+    assert!(!ended.is_empty(), "the partition ended on schedule");
+    let leases = agent.leases.list();
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(
+        leases[0].state,
+        faultline_harness::api::leases::LeaseState::Released,
+        "the lease never lapsed: {leases:?}"
+    );
+    assert!(leases[0].renewals >= 5, "renewed all along: {leases:?}");
+    assert!(
+        leases[0].healed.is_empty(),
+        "the drill healed its own faults: {leases:?}"
+    );
+    assert!(agent.registry.list().await.is_empty());
 }

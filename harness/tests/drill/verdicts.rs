@@ -129,6 +129,7 @@ async fn drill_toy(broken: bool) -> (ExitCode, PathBuf) {
         agent_token: None,
         bin_dirs: Vec::new(),
         state_dir: Some(dir.join("state")),
+        lease_ttl: None,
         quiet: true,
     };
     (
