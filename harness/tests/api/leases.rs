@@ -194,3 +194,12 @@ async fn bad_lease_requests_name_the_field() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[test]
+fn a_lease_ttl_outside_the_range_is_refused_at_start() {
+    let mut args = ServeArgs::new("127.0.0.1".parse().unwrap(), 0);
+    args.lease_ttl = Duration::from_millis(1);
+    let err = serve::check(args).unwrap_err();
+    assert_eq!(err.exit_code(), ExitCode::Usage);
+    assert!(err.to_string().starts_with("--lease-ttl: 1ms"), "{err}");
+}

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use faultline_harness::api::leases::{LeaseConfig, Leases};
 use faultline_harness::api::schedules::ScheduleConfig;
 use faultline_harness::api::shapes::{self, PopulateConfig, ProxyConfig, ToxicConfig};
 use faultline_harness::check::{self, Verdict};
@@ -216,7 +217,7 @@ proptest! {
     #[test]
     fn api_bodies_never_panic_and_name_the_field(
         doc in arbitrary_json(),
-        base in 0usize..4,
+        base in 0usize..5,
         mutations in prop::collection::vec(mutation(), 0..3),
         raw in "\\PC{0,80}",
         use_raw in any::<bool>(),
@@ -231,6 +232,7 @@ proptest! {
                     "toxics": [{"type": "bandwidth", "attributes": {"rate": 10}}]}]),
             json!({"schedule": [{"at": "1s", "for": "2s", "fault": {"partition": [["east"], ["west"]]}}],
                    "seed": 3}),
+            json!({"holder": "drill", "ttl": "10s"}),
         ];
         let mut value = if mutations.is_empty() { doc } else { valid[base].clone() };
         for m in &mutations {
@@ -271,6 +273,14 @@ proptest! {
             Ok(config) => {
                 if let Err(err) = config.into_plans() {
                     assert_api_rejection_names_a_field(&err, &body);
+                }
+            }
+            Err(err) => assert_api_rejection_names_a_field(&err, &body),
+        }
+        match shapes::decode_object::<LeaseConfig>(bytes) {
+            Ok(lease) => {
+                if let Err(err) = Leases::default().create(lease) {
+                    prop_assert!(err.to_string().starts_with("ttl: "), "{}\n{}", err, body);
                 }
             }
             Err(err) => assert_api_rejection_names_a_field(&err, &body),
