@@ -23,6 +23,8 @@
 //!   links between them that become proxies.
 //! - [`runner`]: a drill: topology up, traffic, the timeline on tokio's
 //!   clock, always healed, checked and reported.
+//! - [`heartbeat`]: the leases a drill holds on agents, renewed while it runs.
+//! - [`runfile`]: what a running drill holds, on disk, for `faultline heal`.
 //! - [`api`]: the HTTP API server (Toxiproxy's and faultline's routes) and
 //!   its schedule player.
 //! - [`cli`]: the `faultline` subcommands; `main.rs` only parses and dispatches.
@@ -32,9 +34,11 @@ pub mod apply;
 pub mod base;
 pub mod check;
 pub mod cli;
+pub mod heartbeat;
 pub mod history;
 pub mod plane;
 pub mod report;
+pub mod runfile;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;

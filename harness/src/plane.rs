@@ -187,6 +187,20 @@ impl Remote {
             _ => listen.to_owned(),
         }
     }
+
+    /// The same plane, creating everything under lease `id` (see
+    /// [`crate::wire::leases`]).
+    pub fn leased(self, id: &str) -> Self {
+        Self {
+            client: self.client.with_lease(id),
+            ..self
+        }
+    }
+
+    /// The client it drives the agent with.
+    pub fn client(&self) -> &ApiClient {
+        &self.client
+    }
 }
 
 fn toxic(fault: &Fault) -> ToxicConfig {
@@ -285,6 +299,107 @@ impl Plane for Remote {
         Box::pin(async move {
             self.client.delete_proxy(proxy).await?;
             Ok(())
+        })
+    }
+}
+
+/// A plane that tells the drill's run file every proxy it creates and every
+/// fault it places or removes, so `faultline heal` can undo them if the drill dies.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    inner: Arc<dyn Plane>,
+    run_file: Arc<crate::runfile::RunFile>,
+}
+
+impl Recorded {
+    /// `inner`, recorded in `run_file`.
+    pub fn new(inner: Arc<dyn Plane>, run_file: Arc<crate::runfile::RunFile>) -> Self {
+        Self { inner, run_file }
+    }
+
+    fn fault_entry(&self, proxy: &str, fault: &str) -> crate::runfile::FaultEntry {
+        crate::runfile::FaultEntry {
+            plane: self.inner.location(),
+            proxy: proxy.to_owned(),
+            fault: fault.to_owned(),
+        }
+    }
+}
+
+impl Plane for Recorded {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn proxy_listen(&self, port: u16) -> String {
+        self.inner.proxy_listen(port)
+    }
+
+    fn create_proxy(&self, spec: ProxySpec) -> PlaneFuture<'_, String> {
+        Box::pin(async move {
+            let entry = crate::runfile::ProxyEntry {
+                plane: self.inner.location(),
+                name: spec.name.clone(),
+            };
+            // Recorded before the request: a drill killed while the agent
+            // creates it still names it.
+            self.run_file.update(|r| r.proxies.push(entry.clone()));
+            let created = self.inner.create_proxy(spec).await;
+            if created.is_err() {
+                self.run_file.update(|r| r.proxies.retain(|p| *p != entry));
+            }
+            created
+        })
+    }
+
+    fn add_fault<'a>(&'a self, proxy: &'a str, fault: Fault) -> PlaneFuture<'a, ()> {
+        Box::pin(async move {
+            let entry = self.fault_entry(proxy, &fault.name);
+            self.run_file.update(|r| r.faults.push(entry.clone()));
+            let added = self.inner.add_fault(proxy, fault).await;
+            if added.is_err() {
+                self.run_file.update(|r| {
+                    if let Some(i) = r.faults.iter().position(|f| *f == entry) {
+                        r.faults.remove(i);
+                    }
+                });
+            }
+            added
+        })
+    }
+
+    fn update_fault<'a>(&'a self, proxy: &'a str, fault: Fault) -> PlaneFuture<'a, ()> {
+        self.inner.update_fault(proxy, fault)
+    }
+
+    fn remove_fault<'a>(&'a self, proxy: &'a str, name: &'a str) -> PlaneFuture<'a, ()> {
+        Box::pin(async move {
+            let removed = self.inner.remove_fault(proxy, name).await;
+            if removed.is_ok() {
+                let entry = self.fault_entry(proxy, name);
+                self.run_file.update(|r| r.faults.retain(|f| *f != entry));
+            }
+            removed
+        })
+    }
+
+    fn faults<'a>(&'a self, proxy: &'a str) -> PlaneFuture<'a, Vec<Fault>> {
+        self.inner.faults(proxy)
+    }
+
+    fn remove_proxy<'a>(&'a self, proxy: &'a str) -> PlaneFuture<'a, ()> {
+        Box::pin(async move {
+            let removed = self.inner.remove_proxy(proxy).await;
+            if removed.is_ok() {
+                let location = self.inner.location();
+                self.run_file.update(|r| {
+                    r.proxies
+                        .retain(|p| !(p.plane == location && p.name == proxy));
+                    r.faults
+                        .retain(|f| !(f.plane == location && f.proxy == proxy));
+                });
+            }
+            removed
         })
     }
 }

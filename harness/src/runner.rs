@@ -20,9 +20,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::apply::{apply_changes, sleep_precisely, ApplyError, Healer};
 use crate::check::{self, CheckResult, Invariant, Verdict};
+use crate::heartbeat::{self, Acquired, Heartbeat};
 use crate::history::{History, Record};
-use crate::plane::{InProcess, Plane, PlaneError, Remote};
+use crate::plane::{InProcess, Plane, PlaneError, Recorded, Remote};
 use crate::report::{self, ReportInput};
+use crate::runfile::{LeaseEntry, Phase, RunFile, RunFileError};
 use crate::scenario::{Probe, Scenario, StopCondition};
 use crate::schedule::TimelineEntry;
 use crate::topology::{PlaneFor, SpawnOptions, Topology, TopologyError};
@@ -48,6 +50,14 @@ pub struct DrillOptions {
     pub agent_tokens: BTreeMap<String, String>,
     /// The command that reproduces this run (printed in reports).
     pub reproduce: Option<String>,
+    /// Where the run file goes (`<dir>/runs/`, see [`crate::runfile`]);
+    /// `None` writes none (the default for the Rust API; `faultline drill`
+    /// always writes one).
+    pub state_dir: Option<PathBuf>,
+    /// The TTL of the lease the drill holds on each agent (the agent's
+    /// default, 10 s unless `faultline serve --lease-ttl` says otherwise,
+    /// when `None`).
+    pub lease_ttl: Option<Duration>,
 }
 
 /// What a drill reports while it runs: the CLI draws it as a progress bar
@@ -125,6 +135,9 @@ pub enum DrillError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    /// The run file could not be created.
+    #[error(transparent)]
+    RunFile(#[from] RunFileError),
 }
 
 /// What a finished drill found.
@@ -237,7 +250,27 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         Limits::default(),
         stop.child_token(),
     ));
+    let run_file = match &drill.options.state_dir {
+        Some(dir) => Some(Arc::new(RunFile::create(
+            dir,
+            &scenario.name,
+            drill.options.report_dir.clone(),
+        )?)),
+        None => None,
+    };
+    let record = |plane: Arc<dyn Plane>| -> Arc<dyn Plane> {
+        match &run_file {
+            Some(run_file) => Arc::new(Recorded::new(plane, run_file.clone())),
+            None => plane,
+        }
+    };
     let mut remote: BTreeMap<String, Arc<dyn Plane>> = BTreeMap::new();
+    let mut held = Vec::new();
+    let holder = format!(
+        "faultline drill {} (pid {})",
+        scenario.name,
+        std::process::id()
+    );
     for link in &scenario.links {
         if let Some(agent) = &link.agent {
             if !remote.contains_key(agent) {
@@ -247,26 +280,58 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
                     .get(agent)
                     .or(drill.options.agent_token.as_ref())
                     .cloned();
-                let plane = Remote::new(agent, token).map_err(DrillError::Agent)?;
-                remote.insert(agent.clone(), Arc::new(plane));
+                let mut plane = Remote::new(agent, token).map_err(DrillError::Agent)?;
+                match heartbeat::acquire(plane.client(), &holder, drill.options.lease_ttl).await {
+                    Ok(Acquired::Lease(lease)) => {
+                        plane = plane.leased(&lease.id);
+                        if let Some(run_file) = &run_file {
+                            run_file.update(|r| {
+                                r.leases.push(LeaseEntry {
+                                    agent: lease.client.url().to_owned(),
+                                    id: lease.id.clone(),
+                                })
+                            });
+                        }
+                        held.push(*lease);
+                    }
+                    Ok(Acquired::Unsupported) => tracing::warn!(
+                        %agent,
+                        "the agent has no leases (Toxiproxy?): faults there stay if this drill dies; `faultline heal` removes them"
+                    ),
+                    Err(err) => {
+                        Heartbeat::start(held).release().await;
+                        finish(run_file);
+                        return Err(DrillError::Agent(err.into()));
+                    }
+                }
+                remote.insert(agent.clone(), record(Arc::new(plane)));
             }
         }
     }
+    let heartbeat = Heartbeat::start(held);
     let planes = Planes {
-        local: Arc::new(InProcess::new(registry.clone())),
+        local: record(Arc::new(InProcess::new(registry.clone()))),
         remote,
     };
     let spawn = SpawnOptions {
         log_dir: drill.options.report_dir.clone(),
         search: drill.options.search.clone(),
+        run_file: run_file.clone(),
     };
 
     // Not raced against `stop`: dropping a half-built topology would leave
     // proxies on remote agents. `start` watches `stop` itself and cleans up.
-    let mut topology = match Topology::start(scenario, &planes, &spawn, &stop).await {
+    let started = Topology::start(scenario, &planes, &spawn, &stop).await;
+    let mut topology = match started {
         Ok(topology) => topology,
-        Err(TopologyError::Cancelled) => return Err(DrillError::Cancelled),
-        Err(err) => return Err(err.into()),
+        Err(err) => {
+            release(heartbeat, &run_file).await;
+            finish(run_file);
+            return Err(match err {
+                TopologyError::Cancelled => DrillError::Cancelled,
+                err => err.into(),
+            });
+        }
     };
     let placements: Vec<report::LinkPlacement> = topology
         .proxies
@@ -277,12 +342,23 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
             listen: proxy.listen.clone(),
         })
         .collect();
+    if let Some(run_file) = &run_file {
+        run_file.phase(Phase::Running);
+    }
     let healer = Healer::default();
     let outcome = drive(&drill, &topology, &healer, &stop).await;
+    if let Some(run_file) = &run_file {
+        run_file.phase(Phase::Healing);
+    }
     let unhealed = healer.heal().await;
     let exited = topology.exited();
     topology.stop().await;
     registry.shutdown().await;
+    release(heartbeat, &run_file).await;
+    // A fault that could not be removed stays in the run file for `faultline heal`.
+    if unhealed.is_empty() {
+        finish(run_file);
+    }
     let (recorder, stopped_early) = outcome?;
 
     let history = recorder.history(&scenario.name, scenario.seed);
@@ -339,6 +415,28 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         unhealed,
         exited,
     })
+}
+
+/// Releases the drill's leases (what they still cover is healed by the agents).
+async fn release(heartbeat: Heartbeat, run_file: &Option<Arc<RunFile>>) {
+    for failed in heartbeat.release().await {
+        tracing::warn!(%failed, "could not release a lease; it lapses on its own");
+    }
+    if let Some(run_file) = run_file {
+        run_file.update(|r| r.leases.clear());
+    }
+}
+
+/// Removes the run file of a drill that left nothing behind.
+fn finish(run_file: Option<Arc<RunFile>>) {
+    if let Some(run_file) = run_file {
+        match Arc::try_unwrap(run_file) {
+            Ok(run_file) => run_file.finish(),
+            Err(shared) => {
+                let _ = std::fs::remove_file(shared.path());
+            }
+        }
+    }
 }
 
 /// Workloads, probes and the schedule; then final reads. Returns the recorder

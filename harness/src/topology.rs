@@ -6,6 +6,14 @@
 //! proxy created before any command starts, so each command's placeholders
 //! (`{listen}`, `{link:FROM->TO:SERVICE}`) resolve to real addresses and a
 //! region's service reaches another region only through its link's proxy.
+//!
+//! Nothing outlives the drill: each spawned service runs in the process group
+//! of a small supervisor (`/bin/sh`, see [`SUPERVISOR`]) whose stdin is a pipe
+//! only the drill holds. When the drill process dies, however it dies
+//! (SIGKILL included), the kernel closes that pipe; the supervisor reads EOF
+//! and signals its whole group (the service and the service's own children):
+//! SIGTERM, then SIGKILL a second later. A clean stop signals the group itself
+//! (SIGTERM, a grace period, SIGKILL) and reaps the supervisor.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -20,11 +28,26 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::plane::{LinkProxy, Plane, PlaneError, IN_PROCESS};
+use crate::runfile::{ProcessEntry, ProcessId, RunFile};
 use crate::scenario::{Endpoint, LinkId, Ready, Scenario};
 use crate::workload::client::HttpClient;
 
 /// How long a spawned service gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The supervisor of one spawned service, run by `/bin/sh`.
+///
+/// It leads the process group the service joins, ignores the signals a
+/// terminal or a group kill sends, and waits for EOF on stdin (a pipe whose
+/// other end only the drill holds: the kernel closes it when the drill dies).
+/// Then it signals its group: SIGTERM to let the service flush, SIGKILL one
+/// second later (which ends the supervisor too). A shell script rather than a
+/// `faultline` subcommand: `/bin/sh` is on every host, while the `faultline`
+/// binary is not where a `cargo test` of the Rust API runs (its
+/// `current_exe()` is the test binary); and no `pre_exec` (unsafe) is needed.
+/// PR_SET_PDEATHSIG is not used: it fires when the forking *thread* exits,
+/// and tokio's blocking threads come and go.
+pub const SUPERVISOR: &str = "trap '' INT TERM HUP QUIT; while read -r _; do :; done; kill -TERM 0 2>/dev/null; sleep 1; kill -KILL 0";
 
 /// Why the topology could not come up.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +115,22 @@ struct Process {
     region: String,
     child: Child,
     log: Option<PathBuf>,
+    /// Its supervisor; its pid is the process group of the service.
+    supervisor: Child,
+    pgid: i32,
+}
+
+impl Drop for Process {
+    /// A topology dropped without [`Topology::stop`] (a cancelled future, a
+    /// panic) still takes the whole group down, not only the service's pid.
+    fn drop(&mut self) {
+        if matches!(self.supervisor.try_wait(), Ok(None)) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 /// The running world of a drill.
@@ -112,6 +151,8 @@ pub struct SpawnOptions {
     /// Extra folders searched for a command's program before `PATH`
     /// (the folder of the running binary is always searched first).
     pub search: Vec<PathBuf>,
+    /// The drill's run file, told about every process spawned.
+    pub run_file: Option<Arc<RunFile>>,
 }
 
 impl Topology {
@@ -220,25 +261,56 @@ impl Topology {
                 })?,
                 None => (Stdio::null(), Stdio::null()),
             };
-            let child = Command::new(&program)
+            let spawn_error = |source| TopologyError::Spawn {
+                service: command.service.clone(),
+                region: command.region.clone(),
+                program: program.display().to_string(),
+                source,
+            };
+            let mut supervisor = spawn_supervisor().map_err(spawn_error)?;
+            let Some(pgid) = supervisor.id() else {
+                return Err(spawn_error(io::Error::other(
+                    "the supervisor exited at once",
+                )));
+            };
+            let pgid = pgid as i32;
+            let spawned = Command::new(&program)
                 .args(&rendered.args)
                 .envs(rendered.env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(stdout)
                 .stderr(stderr)
+                .process_group(pgid)
                 .kill_on_drop(true)
-                .spawn()
-                .map_err(|source| TopologyError::Spawn {
+                .spawn();
+            let child = match spawned {
+                Ok(child) => child,
+                Err(err) => {
+                    let _ = supervisor.kill().await;
+                    return Err(spawn_error(err));
+                }
+            };
+            if let Some(run_file) = &options.run_file {
+                let entry = ProcessEntry {
                     service: command.service.clone(),
                     region: command.region.clone(),
-                    program: program.display().to_string(),
-                    source,
-                })?;
+                    process: child.id().and_then(ProcessId::of).unwrap_or(ProcessId {
+                        pid: child.id().unwrap_or(0),
+                        start_time: 0,
+                    }),
+                    pgid,
+                    supervisor: ProcessId::of(pgid as u32),
+                    listen: Some(listen.to_string()),
+                };
+                run_file.update(|r| r.processes.push(entry));
+            }
             self.processes.push(Process {
                 service: command.service.clone(),
                 region: command.region.clone(),
                 child,
                 log,
+                supervisor,
+                pgid,
             });
         }
         let client = HttpClient::new();
@@ -347,13 +419,12 @@ impl Topology {
     /// period) and removes every proxy. Errors are logged, not returned: this
     /// runs on the way out, whatever happened.
     pub async fn stop(&mut self) {
+        use nix::sys::signal::{killpg, Signal};
+        use nix::unistd::Pid;
         for process in &self.processes {
-            if let Some(pid) = process.child.id() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
+            // The whole group: a shell wrapper's children go too. The
+            // supervisor ignores SIGTERM.
+            let _ = killpg(Pid::from_raw(process.pgid), Signal::SIGTERM);
         }
         for process in &mut self.processes {
             if tokio::time::timeout(STOP_GRACE, process.child.wait())
@@ -361,8 +432,12 @@ impl Topology {
                 .is_err()
             {
                 tracing::warn!(service = %process.service, region = %process.region, "did not stop on SIGTERM; killing it");
-                let _ = process.child.kill().await;
             }
+            // Whatever is left of the group (children that outlived the
+            // service, the supervisor) ends here.
+            let _ = killpg(Pid::from_raw(process.pgid), Signal::SIGKILL);
+            let _ = process.child.wait().await;
+            let _ = process.supervisor.wait().await;
         }
         self.processes.clear();
         for proxy in std::mem::take(&mut self.proxies).into_values() {
@@ -371,6 +446,19 @@ impl Topology {
             }
         }
     }
+}
+
+/// Starts one service's supervisor ([`SUPERVISOR`]) in a process group of its own.
+fn spawn_supervisor() -> io::Result<Child> {
+    Command::new("/bin/sh")
+        .arg("-c")
+        .arg(SUPERVISOR)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
 }
 
 /// A free loopback port for a spawned service to listen on.

@@ -18,7 +18,7 @@ pub const TOKEN_ENV: &str = "FAULTLINE_TOKEN";
 /// Refuses browsers, and mutating requests without the token when there is one.
 ///
 /// # Errors
-/// [`ApiError::Forbidden`] for a browser; [`ApiError::Unauthorized`] for a
+/// [`ApiError::forbidden`] for a browser; [`ApiError::Unauthorized`] for a
 /// mutating request without the right bearer token.
 pub fn check(method: &Method, headers: &HeaderMap, token: Option<&str>) -> Result<(), ApiError> {
     let user_agent = headers
@@ -26,7 +26,7 @@ pub fn check(method: &Method, headers: &HeaderMap, token: Option<&str>) -> Resul
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if user_agent.starts_with(b"Mozilla/") {
-        return Err(ApiError::Forbidden);
+        return Err(ApiError::forbidden());
     }
     let Some(token) = token else { return Ok(()) };
     if !is_mutating(method) {
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn browsers_are_refused_even_for_reads() {
         let h = headers(&[(header::USER_AGENT, "Mozilla/5.0 (X11; Linux x86_64)")]);
-        assert_eq!(check(&Method::GET, &h, None), Err(ApiError::Forbidden));
+        assert_eq!(check(&Method::GET, &h, None), Err(ApiError::forbidden()));
     }
 
     #[test]

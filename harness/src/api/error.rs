@@ -3,7 +3,11 @@
 //! Every failure a handler can meet is an [`ApiError`]; [`ApiError::status`]
 //! is the only mapping from meaning to status code, and
 //! [`ApiError::into_response`] the only place an error body is written:
-//! `{"error": "...", "status": N}`, Toxiproxy's shape.
+//! `{"error": "...", "status": N, "detail": "..."}`, Toxiproxy's shape plus
+//! one field. `error` is Toxiproxy 2.12's own text for each case Toxiproxy
+//! has ([`Toxiproxy`]: `proxy not found`, `missing required field: name`, …),
+//! so clients that match on it work; `detail` is faultline's full message
+//! (the name, the field path, the known types), always present.
 
 use std::io;
 
@@ -12,21 +16,27 @@ use faultline_proxies::{FaultError, ProxyError, RegistryError};
 use http_body_util::Full;
 use hyper::{header, Response, StatusCode};
 
-pub use crate::wire::error::ErrorBody;
+pub use crate::wire::error::{ErrorBody, Toxiproxy};
 use crate::wire::ShapeError;
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
+    /// A case Toxiproxy has: its text goes in `error`, faultline's message
+    /// (what this error displays) in `detail`.
+    #[error("{detail}")]
+    Toxiproxy {
+        /// Which of Toxiproxy's errors.
+        known: Toxiproxy,
+        /// faultline's message.
+        detail: String,
+    },
     /// The body, a field or a path segment is not acceptable.
     #[error("{0}")]
     BadRequest(String),
     /// A mutating request without the right bearer token.
     #[error("missing or wrong bearer token: send `Authorization: Bearer <token>`")]
     Unauthorized,
-    /// A browser asked (a web page must not drive the API).
-    #[error("User agent not allowed: browsers may not drive the faultline API")]
-    Forbidden,
     /// No proxy, toxic or route of that name.
     #[error("{0}")]
     NotFound(String),
@@ -56,9 +66,9 @@ impl ApiError {
     /// The HTTP status of this error: the single mapping of the API.
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Toxiproxy { known, .. } => known.status(),
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -71,6 +81,10 @@ impl ApiError {
     pub fn context(self, prefix: &str) -> Self {
         let with = |message: String| format!("{prefix}: {message}");
         match self {
+            ApiError::Toxiproxy { known, detail } => ApiError::Toxiproxy {
+                known,
+                detail: with(detail),
+            },
             ApiError::BadRequest(m) => ApiError::BadRequest(with(m)),
             ApiError::NotFound(m) => ApiError::NotFound(with(m)),
             ApiError::Conflict(m) => ApiError::Conflict(with(m)),
@@ -79,11 +93,38 @@ impl ApiError {
         }
     }
 
+    /// One of Toxiproxy's errors, with faultline's message as its detail.
+    pub fn toxiproxy(known: Toxiproxy, detail: impl Into<String>) -> Self {
+        ApiError::Toxiproxy {
+            known,
+            detail: detail.into(),
+        }
+    }
+
+    /// A browser asked (a web page must not drive the API).
+    pub fn forbidden() -> Self {
+        Self::toxiproxy(
+            Toxiproxy::UserAgentNotAllowed,
+            "User agent not allowed: browsers may not drive the faultline API",
+        )
+    }
+
+    /// A path no route matches.
+    pub fn no_route(path: &str) -> Self {
+        Self::toxiproxy(Toxiproxy::PageNotFound, format!("no such route: {path}"))
+    }
+
     /// The error as its JSON body.
     pub fn body(&self) -> ErrorBody {
+        let detail = self.to_string();
+        let error = match self {
+            ApiError::Toxiproxy { known, .. } => known.text(),
+            _ => detail.clone(),
+        };
         ErrorBody {
-            error: self.to_string(),
+            error,
             status: self.status().as_u16(),
+            detail: Some(detail),
         }
     }
 
@@ -114,7 +155,10 @@ impl ApiError {
 
 impl From<ShapeError> for ApiError {
     fn from(err: ShapeError) -> Self {
-        ApiError::BadRequest(err.to_string())
+        match err.toxiproxy() {
+            Some(known) => ApiError::toxiproxy(known, err.to_string()),
+            None => ApiError::BadRequest(err.to_string()),
+        }
     }
 }
 
@@ -127,12 +171,14 @@ impl From<FaultError> for ApiError {
 impl From<RegistryError> for ApiError {
     fn from(err: RegistryError) -> Self {
         match err {
-            RegistryError::NotFound(name) => {
-                ApiError::NotFound(format!("proxy not found: {name:?}"))
-            }
-            RegistryError::Exists(name) => {
-                ApiError::Conflict(format!("proxy already exists: {name:?}"))
-            }
+            RegistryError::NotFound(name) => ApiError::toxiproxy(
+                Toxiproxy::ProxyNotFound,
+                format!("proxy not found: {name:?}"),
+            ),
+            RegistryError::Exists(name) => ApiError::toxiproxy(
+                Toxiproxy::ProxyAlreadyExists,
+                format!("proxy already exists: {name:?}"),
+            ),
             RegistryError::Proxy(err) => err.into(),
         }
     }
@@ -141,12 +187,14 @@ impl From<RegistryError> for ApiError {
 impl From<ProxyError> for ApiError {
     fn from(err: ProxyError) -> Self {
         match err {
-            ProxyError::FaultExists(name) => {
-                ApiError::Conflict(format!("toxic already exists: {name:?}"))
-            }
-            ProxyError::FaultNotFound(name) => {
-                ApiError::NotFound(format!("toxic not found: {name:?}"))
-            }
+            ProxyError::FaultExists(name) => ApiError::toxiproxy(
+                Toxiproxy::ToxicAlreadyExists,
+                format!("toxic already exists: {name:?}"),
+            ),
+            ProxyError::FaultNotFound(name) => ApiError::toxiproxy(
+                Toxiproxy::ToxicNotFound,
+                format!("toxic not found: {name:?}"),
+            ),
             ProxyError::Fault(err) => err.into(),
             ProxyError::Bind { address, source } => bind_error(&address, &source),
         }
@@ -162,7 +210,9 @@ fn bind_error(address: &str, source: &io::Error) -> ApiError {
     const ENOBUFS: i32 = 105;
     const ENOMEM: i32 = 12;
     match source.kind() {
-        io::ErrorKind::AddrInUse => ApiError::Conflict(message),
+        io::ErrorKind::AddrInUse => {
+            ApiError::toxiproxy(Toxiproxy::AddressInUse(address.to_owned()), message)
+        }
         _ if matches!(
             source.raw_os_error(),
             Some(EMFILE | ENFILE | ENOBUFS | ENOMEM)
@@ -196,8 +246,9 @@ mod tests {
 
     #[test]
     fn error_bodies_repeat_the_status() {
-        let body = ApiError::NotFound("proxy not found: \"x\"".into()).body();
+        let body = ApiError::from(RegistryError::NotFound("x".into())).body();
         assert_eq!(body.status, 404);
-        assert_eq!(body.error, "proxy not found: \"x\"");
+        assert_eq!(body.error, "proxy not found");
+        assert_eq!(body.detail.as_deref(), Some("proxy not found: \"x\""));
     }
 }

@@ -18,6 +18,8 @@
 //! - [`schedules`]: faultline's `/faultline/schedules` (a scenario's
 //!   `schedule`, validated and expanded against the agent's links);
 //!   [`scheduler`]: the runs, each played and healed in its own task.
+//! - [`leases`]: faultline's `/faultline/leases`, the dead-man switch on
+//!   what a remote drill creates here (healed when not renewed in time).
 //! - [`populate`]: create-or-replace of many proxies, all or nothing (also
 //!   used by `faultline serve --config`).
 //! - [`metrics`]: the `/metrics` text, Prometheus's format.
@@ -40,6 +42,7 @@ use tokio_util::task::TaskTracker;
 pub mod access;
 pub mod body;
 pub mod error;
+pub mod leases;
 pub mod links;
 pub mod metrics;
 pub mod populate;
@@ -71,6 +74,15 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// It does not shut the registry's proxies down: their owner does.
 pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationToken) {
     let connections = TaskTracker::new();
+    let reaper = {
+        let (leases, registry, schedules) = (
+            state.leases().clone(),
+            state.registry().clone(),
+            state.schedules().clone(),
+        );
+        let stop = stop.clone();
+        tokio::spawn(async move { leases.reap(registry, schedules, stop).await })
+    };
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {
@@ -109,6 +121,7 @@ pub async fn serve(listener: TcpListener, state: ApiState, stop: CancellationTok
     {
         tracing::warn!("API stopped with requests still open after {DRAIN_TIMEOUT:?}");
     }
+    let _ = reaper.await;
     state.schedules().shutdown().await;
 }
 

@@ -19,6 +19,12 @@
 //! | `/faultline/regions` | GET (array by name: `{name, outbound, inbound}` link ids) |
 //! | `/faultline/schedules` | GET (array: `{id, state, started_at}`), POST (validate, expand and start a scenario `schedule` on these links: 201 `{"id", "plan"}`) |
 //! | `/faultline/schedules/{id}` | GET (`{id, state, started_at, changes, error?}`), DELETE (cancel and heal: 204) |
+//! | `/faultline/leases` | GET (array of leases), POST (`{holder?, ttl?}`: 201 with the lease) |
+//! | `/faultline/leases/{id}` | POST (renew: 200), DELETE (end and heal what it covers: 204) |
+//!
+//! A `POST /proxies`, `POST /proxies/{proxy}/toxics` or `POST
+//! /faultline/schedules` carrying `X-Faultline-Lease: <id>` is noted under
+//! that lease (409 when the lease is not active).
 //!
 //! Anything else is 404; a known path with another method is 405 with `Allow`.
 //! Path segments are percent-decoded; the query string is ignored.
@@ -30,9 +36,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::leases::{Creation, LEASE_HEADER};
 use super::respond::{reply, text};
 use super::state::ApiState;
-use super::{access, body, links, metrics, proxies, schedules, toxics};
+use super::{access, body, leases, links, metrics, proxies, schedules, toxics};
 
 /// The Toxiproxy version whose API this one matches. Clients compare it
 /// (toxiproxy-ruby and toxiproxy-netcore use PATCH from 2.6 on; the .NET one
@@ -55,11 +62,13 @@ enum Route {
     Regions,
     Schedules,
     Schedule(String),
+    Leases,
+    Lease(String),
 }
 
 impl Route {
     fn parse(path: &str) -> Result<Route, ApiError> {
-        let not_found = || ApiError::NotFound(format!("no such route: {path}"));
+        let not_found = || ApiError::no_route(path);
         let segments: Vec<&str> = path
             .strip_prefix('/')
             .ok_or_else(not_found)?
@@ -83,6 +92,8 @@ impl Route {
             ["faultline", "regions"] => Route::Regions,
             ["faultline", "schedules"] => Route::Schedules,
             ["faultline", "schedules", id] => Route::Schedule(decode(id)?),
+            ["faultline", "leases"] => Route::Leases,
+            ["faultline", "leases", id] => Route::Lease(decode(id)?),
             _ => return Err(not_found()),
         })
     }
@@ -94,8 +105,9 @@ impl Route {
             Route::Populate | Route::Reset => "POST",
             Route::Version | Route::Metrics | Route::Links | Route::Regions => "GET",
             Route::Proxy(_) | Route::Toxic(..) => "GET, POST, PATCH, DELETE",
-            Route::Toxics(_) | Route::Schedules => "GET, POST",
+            Route::Toxics(_) | Route::Schedules | Route::Leases => "GET, POST",
             Route::Schedule(_) => "GET, DELETE",
+            Route::Lease(_) => "POST, DELETE",
         }
     }
 }
@@ -142,6 +154,10 @@ async fn dispatch(
             allow: route.allow(),
         });
     }
+    let lease = request
+        .headers()
+        .get(LEASE_HEADER)
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
     let body = if method == Method::POST || method == Method::PATCH {
         body::read(request).await?
     } else {
@@ -154,7 +170,77 @@ async fn dispatch(
     } else {
         None
     };
+    let covers = method == Method::POST
+        && matches!(route, Route::Proxies | Route::Toxics(_) | Route::Schedules);
+    if let (Some(id), true) = (&lease, covers) {
+        state.leases().check_active(id)?;
+    }
+    let toxics_of = match &route {
+        Route::Toxics(proxy) => Some(proxy.clone()),
+        _ => None,
+    };
+    // Whatever removes a proxy or toxic, a lease no longer covers it.
+    match (&route, &method) {
+        (Route::Proxy(name), &Method::DELETE) => state.leases().uncover(name, None),
+        (Route::Toxic(proxy, toxic), &Method::DELETE) => state.leases().uncover(proxy, Some(toxic)),
+        _ => {}
+    }
+    let response = route_to(state, route, method, &body).await?;
+    match (lease, covers) {
+        (Some(id), true) => cover(state, &id, toxics_of, response).await,
+        _ => Ok(response),
+    }
+}
+
+/// Notes what a successful creation made under lease `id`; if the lease
+/// ended meanwhile, undoes it and answers 409.
+async fn cover(
+    state: &ApiState,
+    id: &str,
+    toxics_of: Option<String>,
+    response: Response<Full<Bytes>>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
+    let creation = match toxics_of {
+        Some(proxy) => Creation::Toxic(proxy, field("name")),
+        None if value.get("plan").is_some() => Creation::Schedule(field("id")),
+        None => Creation::Proxy(field("name")),
+    };
+    if !state.leases().cover(id, creation.clone()) {
+        match creation {
+            Creation::Proxy(name) => {
+                let _ = state.registry().remove(&name).await;
+            }
+            Creation::Toxic(proxy, toxic) => {
+                if let Ok(proxy) = state.registry().get(&proxy).await {
+                    let _ = proxy.remove_fault(&toxic);
+                }
+            }
+            Creation::Schedule(id) => {
+                let _ = state.schedules().cancel(&id).await;
+            }
+        }
+        return Err(state.leases().check_active(id).unwrap_err());
+    }
+    Ok(Response::from_parts(parts, Full::new(bytes)))
+}
+
+async fn route_to(
+    state: &ApiState,
+    route: Route,
+    method: Method,
+    body: &Bytes,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     let registry = state.registry();
+    let body = body.clone();
     match (route, method) {
         (Route::Proxies, Method::GET) => proxies::list(registry).await,
         (Route::Proxies, _) => proxies::create(registry, &body).await,
@@ -181,6 +267,12 @@ async fn dispatch(
         (Route::Schedules, _) => schedules::create(registry, state.schedules(), &body).await,
         (Route::Schedule(id), Method::GET) => schedules::show(state.schedules(), &id),
         (Route::Schedule(id), _) => schedules::cancel(state.schedules(), &id).await,
+        (Route::Leases, Method::GET) => leases::list(state.leases()),
+        (Route::Leases, _) => leases::create(state.leases(), &body),
+        (Route::Lease(id), Method::DELETE) => {
+            leases::release(state.leases(), &id, registry, state.schedules()).await
+        }
+        (Route::Lease(id), _) => leases::renew(state.leases(), &id),
     }
 }
 

@@ -1,10 +1,12 @@
 //! [`ApiState`]: what the API serves and guards.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use faultline_proxies::Registry;
 use tokio::sync::Mutex;
 
+use super::leases::Leases;
 use super::scheduler::Scheduler;
 
 /// What the API serves: a registry of proxies (shared with whoever else drives
@@ -16,6 +18,7 @@ pub struct ApiState {
     token: Option<Arc<str>>,
     mutations: Arc<Mutex<()>>,
     schedules: Arc<Scheduler>,
+    leases: Arc<Leases>,
 }
 
 impl ApiState {
@@ -26,7 +29,19 @@ impl ApiState {
             token: None,
             mutations: Arc::new(Mutex::new(())),
             schedules: Arc::new(Scheduler::default()),
+            leases: Arc::new(Leases::default()),
         }
+    }
+
+    /// The same API, giving leases that ask for no TTL `ttl`.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.leases = Arc::new(Leases::new(ttl));
+        self
+    }
+
+    /// The leases held on this agent.
+    pub fn leases(&self) -> &Arc<Leases> {
+        &self.leases
     }
 
     /// The same API, requiring `Authorization: Bearer <token>` on every

@@ -38,6 +38,15 @@ pub struct DrillArgs {
     /// Folder to look for spawned programs in (repeatable), before PATH.
     #[arg(long = "bin-dir")]
     pub bin_dirs: Vec<PathBuf>,
+    /// Where the run file goes (what the drill holds, for `faultline heal`);
+    /// default `$XDG_STATE_HOME/faultline` (`~/.local/state/faultline`).
+    #[arg(long, env = "FAULTLINE_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The TTL of the lease held on each agent (`10s`, `500ms`): if the
+    /// drill dies, the agent heals its faults once this passes without a
+    /// renewal (default: the agent's, 10 s).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lease_ttl: Option<std::time::Duration>,
     /// Print no progress and no summary, only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -45,6 +54,27 @@ pub struct DrillArgs {
 
 /// Runs `faultline drill`.
 pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(crate::runfile::default_state_dir);
+    let stale = crate::runfile::stale(&state_dir);
+    if !stale.is_empty() {
+        eprintln!(
+            "faultline drill: {} earlier drill(s) died without cleaning up:",
+            stale.len()
+        );
+        for (path, record) in &stale {
+            eprintln!("  {}", super::heal::describe(path, record));
+        }
+        eprintln!(
+            "  run `faultline heal{}` to stop what they left and remove their faults",
+            args.state_dir
+                .as_ref()
+                .map(|d| format!(" --state-dir {}", d.display()))
+                .unwrap_or_default()
+        );
+    }
     let loaded = match &args.scenario {
         Some(path) => Scenario::load(path),
         None => Scenario::parse(DEFAULT_SCENARIO, Some("<built-in default scenario>")),
@@ -110,6 +140,8 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
             agent_token: args.agent_token.clone(),
             agent_tokens,
             reproduce: Some(reproduce),
+            state_dir: Some(state_dir.clone()),
+            lease_ttl: args.lease_ttl,
         },
         ..Drill::new(scenario)
     };

@@ -13,6 +13,7 @@ pub mod check;
 pub mod demo;
 pub mod drill;
 pub mod fault;
+pub mod heal;
 pub mod plan;
 pub mod progress;
 pub mod report;
@@ -36,6 +37,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Run a scenario: topology, schedule, workloads, checkers, report.
     Drill(drill::DrillArgs),
+    /// Undo what drills that died left behind: processes, faults, proxies.
+    Heal(heal::HealArgs),
     /// Print a scenario's expanded timeline; injects nothing.
     Plan(plan::PlanArgs),
     /// Run a scenario once per seed and summarize the verdicts.
@@ -82,6 +85,7 @@ pub async fn run(cli: Cli, stop: CancellationToken) -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(args, stop).await,
         Command::Drill(args) => drill::run(args, stop).await,
+        Command::Heal(args) => heal::run(args).await,
         Command::Plan(args) => plan::run(args).await,
         Command::Sweep(args) => sweep::run(args, stop).await,
         Command::Report(args) => report::run(args).await,

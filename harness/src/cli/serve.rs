@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// reach the port can then inject faults (a lab network you trust only).
     #[arg(long)]
     pub insecure: bool,
+    /// TTL of a drill's lease that asks for none: what a drill creates under
+    /// a lease is healed once it goes this long without a renewal.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
+    pub lease_ttl: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -63,6 +67,7 @@ impl ServeArgs {
             seed: 0,
             token: None,
             insecure: false,
+            lease_ttl: crate::api::leases::DEFAULT_TTL,
         }
     }
 }
@@ -106,6 +111,12 @@ pub enum ServeError {
         /// The OS error.
         source: io::Error,
     },
+    /// `--lease-ttl` is outside what a lease may last.
+    #[error("--lease-ttl: {ttl:?} is outside {:?}..={:?}", crate::api::leases::TTL_RANGE.0, crate::api::leases::TTL_RANGE.1)]
+    LeaseTtl {
+        /// The TTL given.
+        ttl: std::time::Duration,
+    },
     /// A proxy of the config cannot be created (e.g. its address is in use).
     #[error("{path}: {error}")]
     Populate {
@@ -146,6 +157,12 @@ pub fn check(args: ServeArgs) -> Result<ServePlan, ServeError> {
         if !args.insecure {
             return Err(exposure.into());
         }
+    }
+    let (min, max) = crate::api::leases::TTL_RANGE;
+    if args.lease_ttl < min || args.lease_ttl > max {
+        return Err(ServeError::LeaseTtl {
+            ttl: args.lease_ttl,
+        });
     }
     let proxies = match &args.config {
         None => Vec::new(),
@@ -207,7 +224,7 @@ pub async fn start(args: ServeArgs) -> Result<Server, ServeError> {
                     .unwrap_or_default(),
                 error,
             })?;
-    let mut state = ApiState::new(registry);
+    let mut state = ApiState::new(registry).with_lease_ttl(plan.args.lease_ttl);
     if let Some(token) = plan.args.token.filter(|t| !t.is_empty()) {
         state = state.with_token(token);
     }

@@ -167,6 +167,8 @@ pub async fn run(args: SweepArgs, stop: CancellationToken) -> ExitCode {
                 progress: None,
                 agent_token: args.agent_token.clone(),
                 agent_tokens: agent_tokens.clone(),
+                state_dir: Some(crate::runfile::default_state_dir()),
+                lease_ttl: None,
                 reproduce: Some(reproduce),
             },
             ..Drill::new(seeded)

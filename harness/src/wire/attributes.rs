@@ -151,13 +151,10 @@ pub fn attributes_of(kind: &FaultKind) -> Map<String, Value> {
 }
 
 fn unknown_type(type_name: &str) -> ShapeError {
-    ShapeError::field(
-        "type",
-        format!(
-            "invalid toxic type {type_name:?}; known types: {}",
-            FaultKind::TYPE_NAMES.join(", ")
-        ),
-    )
+    ShapeError::invalid_toxic_type(format!(
+        "invalid toxic type {type_name:?}; known types: {}",
+        FaultKind::TYPE_NAMES.join(", ")
+    ))
 }
 
 #[derive(Clone, Copy)]

@@ -75,6 +75,7 @@ pub struct ApiClient {
     base: String,
     token: Option<String>,
     http: Client<HttpConnector, Full<Bytes>>,
+    lease: Option<String>,
 }
 
 impl ApiClient {
@@ -104,7 +105,68 @@ impl ApiClient {
             base,
             token: token.filter(|t| !t.is_empty()),
             http,
+            lease: None,
         })
+    }
+
+    /// The same client, sending `X-Faultline-Lease: <lease>` with every
+    /// request, so what it creates is covered by that lease.
+    pub fn with_lease(mut self, lease: impl Into<String>) -> Self {
+        self.lease = Some(lease.into());
+        self
+    }
+
+    /// `POST /faultline/leases`: a new lease of `ttl` (the agent's default when `None`).
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`]; 404 from an agent without leases (Toxiproxy).
+    pub async fn create_lease(
+        &self,
+        holder: &str,
+        ttl: Option<Duration>,
+    ) -> Result<super::leases::LeaseJson, ClientError> {
+        let body = super::leases::LeaseConfig {
+            holder: Some(holder.to_owned()),
+            ttl,
+        };
+        self.json(Method::POST, "/faultline/leases", Some(&body))
+            .await
+    }
+
+    /// `POST /faultline/leases/{id}`: renews it.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`]; 404 once it lapsed.
+    pub async fn renew_lease(&self, id: &str) -> Result<super::leases::LeaseJson, ClientError> {
+        self.json(
+            Method::POST,
+            &format!("/faultline/leases/{}", encode(id)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `DELETE /faultline/leases/{id}`: ends it; the agent heals what it covers.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`]; 404 once it lapsed or ended.
+    pub async fn end_lease(&self, id: &str) -> Result<(), ClientError> {
+        self.send(
+            Method::DELETE,
+            &format!("/faultline/leases/{}", encode(id)),
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `GET /faultline/leases`.
+    ///
+    /// # Errors
+    /// As [`ApiClient::version`].
+    pub async fn leases(&self) -> Result<Vec<super::leases::LeaseJson>, ClientError> {
+        self.json(Method::GET, "/faultline/leases", None::<&()>)
+            .await
     }
 
     /// The base URL requests go to.
@@ -353,6 +415,9 @@ impl ApiClient {
         if let Some(token) = &self.token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
+        if let Some(lease) = &self.lease {
+            request = request.header(super::leases::LEASE_HEADER, lease.as_str());
+        }
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|err| ClientError::Url {
@@ -379,8 +444,9 @@ impl ApiClient {
         if status.is_success() {
             return Ok(body);
         }
+        // faultline's detail when the server sends one (Toxiproxy's text otherwise).
         let message = serde_json::from_slice::<ErrorBody>(&body)
-            .map(|e| e.error)
+            .map(|e| e.detail.unwrap_or(e.error))
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_owned());
         Err(ClientError::Api { status, message })
     }

@@ -7,12 +7,24 @@ use std::fmt;
 use faultline_proxies::FaultError;
 use serde::de::DeserializeOwned;
 
+use super::error::Toxiproxy;
+
 /// A request body, config file or field that is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShapeError {
     /// Where in a larger document the error is (`[0].toxics[1]`), if anywhere.
     context: Option<String>,
     kind: ShapeErrorKind,
+    /// The Toxiproxy error this is, where Toxiproxy has the case.
+    known: Option<Known>,
+}
+
+/// The Toxiproxy cases a shape error can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    MissingField,
+    InvalidStream,
+    InvalidToxicType,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +46,69 @@ impl ShapeError {
                 field: field.into(),
                 message,
             },
+            known: None,
+        }
+    }
+
+    /// A required field that is missing (Toxiproxy's `missing required field`).
+    pub fn missing(field: impl Into<String>) -> Self {
+        Self {
+            known: Some(Known::MissingField),
+            ..Self::field(field, "missing required field".into())
+        }
+    }
+
+    /// A `stream` that is neither `upstream` nor `downstream` (Toxiproxy's
+    /// `stream was invalid, …`).
+    pub fn invalid_stream(message: String) -> Self {
+        Self {
+            known: Some(Known::InvalidStream),
+            ..Self::field("stream", message)
+        }
+    }
+
+    /// An unknown toxic type (Toxiproxy's `invalid toxic type`).
+    pub fn invalid_toxic_type(message: String) -> Self {
+        Self {
+            known: Some(Known::InvalidToxicType),
+            ..Self::field("type", message)
+        }
+    }
+
+    /// Toxiproxy's error for this case, if it has one: a syntax error, a
+    /// missing `name` or `upstream` of a proxy (`at proxy N` in a populate),
+    /// a bad `stream`, a missing or unknown `type`. Errors inside a proxy's
+    /// `toxics` (faultline's extension) have none.
+    pub fn toxiproxy(&self) -> Option<Toxiproxy> {
+        let at_proxy = match self.context.as_deref() {
+            None => None,
+            Some(context) => {
+                let index = context
+                    .trim_start_matches("proxies")
+                    .strip_prefix('[')
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .and_then(|i| i.parse::<usize>().ok())?;
+                Some(index + 1)
+            }
+        };
+        match (&self.kind, self.known) {
+            (ShapeErrorKind::Syntax { path, message }, _) if at_proxy.is_none() => {
+                Some(Toxiproxy::BadRequestBody(match path.as_str() {
+                    "." | "?" => message.clone(),
+                    path => format!("{path}: {message}"),
+                }))
+            }
+            (ShapeErrorKind::Field { field, .. }, Some(Known::MissingField)) => {
+                Some(Toxiproxy::MissingField(match at_proxy {
+                    Some(n) => format!("{field} at proxy {n}"),
+                    None => field.clone(),
+                }))
+            }
+            (_, Some(Known::InvalidStream)) if at_proxy.is_none() => Some(Toxiproxy::InvalidStream),
+            (_, Some(Known::InvalidToxicType)) if at_proxy.is_none() => {
+                Some(Toxiproxy::InvalidToxicType)
+            }
+            _ => None,
         }
     }
 
@@ -45,6 +120,7 @@ impl ShapeError {
                 name: name.into(),
                 message,
             },
+            known: None,
         }
     }
 
@@ -160,6 +236,7 @@ pub(crate) fn syntax(path: &str, message: String) -> ShapeError {
             path: path.to_owned(),
             message,
         },
+        known: None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod attributes;
 pub mod client;
 pub mod decode;
 pub mod error;
+pub mod leases;
 pub mod links;
 pub mod shapes;
 

@@ -133,7 +133,7 @@ impl ProxyConfig {
 }
 
 fn missing(field: &str) -> ShapeError {
-    ShapeError::field(field, "missing required field".into())
+    ShapeError::missing(field)
 }
 
 /// Checks the `host:port` syntax (Go's `:port` for every interface included);
@@ -184,14 +184,15 @@ impl ToxicConfig {
     /// A missing or unknown `type`, a bad `stream`, a `toxicity` outside
     /// 0..=1, or an attribute that is unknown, of the wrong type or out of range.
     pub fn into_fault(self) -> Result<Fault, ShapeError> {
-        let type_name = self
-            .kind
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| missing("type"))?;
+        // Toxiproxy's order: the stream, then the type.
         let direction = match self.stream.as_deref() {
             None | Some("") => Direction::Downstream,
             Some(stream) => parse_stream(stream)?,
         };
+        let type_name = self.kind.filter(|k| !k.is_empty()).ok_or_else(|| {
+            // Toxiproxy has no such check: an empty type is an unknown one.
+            ShapeError::invalid_toxic_type("missing required field".into())
+        })?;
         let kind = kind_from_attributes(&type_name, &self.attributes.unwrap_or_default())?;
         let name = self
             .name
@@ -257,10 +258,9 @@ impl ToxicConfig {
 /// Parses a stream name, as Toxiproxy does, ignoring ASCII case.
 fn parse_stream(stream: &str) -> Result<Direction, ShapeError> {
     Direction::parse(&stream.to_ascii_lowercase()).ok_or_else(|| {
-        ShapeError::field(
-            "stream",
-            format!("{stream:?} was invalid, can be either upstream or downstream"),
-        )
+        ShapeError::invalid_stream(format!(
+            "{stream:?} was invalid, can be either upstream or downstream"
+        ))
     })
 }
 

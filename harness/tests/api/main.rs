@@ -29,7 +29,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod cli_schedules;
+mod errors;
 mod faultline;
+mod leases;
 
 /// One API server over a fresh registry; stopped when dropped.
 struct Api {
@@ -68,6 +70,15 @@ impl Reply {
         body["error"]
             .as_str()
             .unwrap_or_else(|| panic!("no error in {body}"))
+            .to_owned()
+    }
+
+    /// The `detail` of an error body: faultline's full message.
+    fn detail(&self) -> String {
+        let body = self.json();
+        body["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no detail in {body}"))
             .to_owned()
     }
 }
@@ -374,7 +385,11 @@ async fn missing_proxies_and_toxics_are_404_on_every_route() {
             "{method} {path}: {}",
             reply.body
         );
-        errors.push(format!("{method} {path} → {}", reply.error()));
+        errors.push(format!(
+            "{method} {path} → {} ({})",
+            reply.error(),
+            reply.detail()
+        ));
     }
     insta::assert_json_snapshot!("not_found", errors);
 }
@@ -428,7 +443,7 @@ async fn partial_proxy_updates_keep_unspecified_fields_and_the_port() {
         .call("PATCH", "/proxies/web", Some(r#"{"name": "renamed"}"#))
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(reply.error().starts_with("name:"), "{}", reply.body);
+    assert!(reply.detail().starts_with("name:"), "{}", reply.body);
 }
 
 #[tokio::test]
@@ -500,10 +515,15 @@ async fn an_address_in_use_is_a_409_naming_it_and_the_server_keeps_serving() {
     let body = json!({"name": "clash", "listen": address, "upstream": "127.0.0.1:9"}).to_string();
     let reply = api.call("POST", "/proxies", Some(&body)).await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
-    let error = reply.error();
+    assert_eq!(
+        reply.error(),
+        format!("listen tcp {address}: bind: address already in use"),
+        "Go's own bind error, as Toxiproxy passes it on"
+    );
+    let detail = reply.detail();
     assert!(
-        error.contains(&address) && error.contains("in use"),
-        "{error}"
+        detail.contains(&address) && detail.contains("in use") && detail.starts_with("listen:"),
+        "{detail}"
     );
     assert_eq!(
         api.call("GET", "/proxies/clash", None).await.status,
@@ -661,7 +681,7 @@ async fn partial_toxic_updates_merge_attributes_and_keep_toxicity() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(reply.error().starts_with("stream:"), "{}", reply.body);
+    assert!(reply.detail().starts_with("stream:"), "{}", reply.body);
     let reply = api
         .call(
             "PATCH",
@@ -869,7 +889,7 @@ async fn bad_input_is_a_400_naming_the_field_and_the_server_keeps_serving() {
             "{method} {path} {body}: {}",
             reply.body
         );
-        errors.push(json!({"request": format!("{method} {path} {body}"), "error": reply.error()}));
+        errors.push(json!({"request": format!("{method} {path} {body}"), "error": reply.error(), "detail": reply.detail()}));
     }
     insta::assert_json_snapshot!("bad_input", errors);
 
@@ -903,7 +923,8 @@ async fn unknown_routes_are_404_and_wrong_methods_405_with_allow() {
     let api = start_api().await;
     let reply = api.call("GET", "/toxics", None).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert_eq!(reply.error(), "no such route: /toxics");
+    assert_eq!(reply.error(), "404 page not found");
+    assert_eq!(reply.detail(), "no such route: /toxics");
     let reply = api.call("PUT", "/proxies", Some("{}")).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(reply.allow.as_deref(), Some("GET, POST"));
@@ -1037,7 +1058,7 @@ async fn a_failed_populate_changes_nothing() {
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert!(
         reply
-            .error()
+            .detail()
             .starts_with("proxy \"clash\": listen: cannot listen on"),
         "{}",
         reply.body

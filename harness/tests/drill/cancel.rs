@@ -11,7 +11,7 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 /// Region names unique to this test process and call, so the spawned services
 /// can be found by their command lines.
-fn unique_regions() -> (String, String, String) {
+pub(super) fn unique_regions() -> (String, String, String) {
     let token = format!(
         "t{}x{}",
         std::process::id(),
@@ -21,7 +21,7 @@ fn unique_regions() -> (String, String, String) {
 }
 
 /// Processes whose command line mentions `token`.
-fn processes_with(token: &str) -> Vec<u32> {
+pub(super) fn processes_with(token: &str) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -38,7 +38,7 @@ fn processes_with(token: &str) -> Vec<u32> {
 
 /// Two regions of the demo service, spawned from this build's `faultline`,
 /// with every proxy on `agent`, and a long partition.
-fn spawning_scenario(east: &str, west: &str, agent: &str) -> Value {
+pub(super) fn spawning_scenario(east: &str, west: &str, agent: &str) -> Value {
     let faultline = env!("CARGO_BIN_EXE_faultline");
     let command = |region: &str, peer: &str| {
         json!({

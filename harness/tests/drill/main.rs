@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod cancel;
+mod sigkill;
 mod verdicts;
 
 /// Lines an echo server received, with when.
@@ -358,6 +359,7 @@ async fn a_custom_invariant_judges_the_history() {
 struct Agent {
     url: String,
     registry: Arc<faultline_proxies::Registry>,
+    leases: Arc<faultline_harness::api::leases::Leases>,
     _stop: tokio_util::sync::DropGuard,
 }
 
@@ -380,10 +382,12 @@ impl Agent {
         if let Some(token) = token {
             state = state.with_token(token.to_owned());
         }
+        let leases = state.leases().clone();
         tokio::spawn(faultline_harness::api::serve(listener, state, stop.clone()));
         Self {
             url,
             registry,
+            leases,
             _stop: stop.drop_guard(),
         }
     }

@@ -128,6 +128,8 @@ async fn drill_toy(broken: bool) -> (ExitCode, PathBuf) {
         allow_unknown: false,
         agent_token: None,
         bin_dirs: Vec::new(),
+        state_dir: Some(dir.join("state")),
+        lease_ttl: None,
         quiet: true,
     };
     (
@@ -160,6 +162,8 @@ async fn a_drill_whose_agent_token_variable_is_unset_exits_64_naming_it() {
         agent_token: None,
         bin_dirs: Vec::new(),
         quiet: true,
+        state_dir: Some(dir.join("state")),
+        lease_ttl: None,
     };
     assert_eq!(
         cli::drill::run(args, CancellationToken::new()).await,
