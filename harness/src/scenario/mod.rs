@@ -19,7 +19,8 @@
 //!   the placeholders of their commands.
 //! - [`link`], [`effects`]: links between regions and their baseline effects.
 //! - [`workload`], [`probe`], [`final_read`], [`stop`]: traffic, replication
-//!   probes, end-of-drill reads, stop conditions.
+//!   probes, end-of-drill reads, stop conditions; [`client`]: the client
+//!   processes they may drive instead of HTTP requests.
 //! - [`duration`]: durations with units.
 //! - [`error`], [`locate`]: problems with field paths and file positions.
 //!
@@ -28,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
 pub mod duration;
 pub mod effects;
@@ -49,6 +51,7 @@ use std::time::Duration;
 
 use serde_json::error::Category;
 
+pub use client::{ClientCommand, ClientConfig};
 pub use config::ScenarioConfig;
 pub use effects::{Effects, Loss, LossConfig, LossFields};
 pub use error::{FieldPath, Position, Problem, ScenarioError, Stage};
