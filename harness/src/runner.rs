@@ -27,7 +27,8 @@ use crate::schedule::{Change, TimelineEntry};
 use crate::topology::{LinkProxy, PlaneFor, SpawnOptions, Topology, TopologyError};
 use crate::workload::client::HttpClient;
 use crate::workload::custom::{CustomWorkload, WorkloadContext};
-use crate::workload::{final_read, http, probe, Recorder};
+use crate::workload::clients::{ClientRole, ClientsError, DrillClients};
+use crate::workload::{final_read, http, probe, process_workload, Recorder};
 
 /// How a drill is run (not what it is: that is the [`Scenario`]).
 #[derive(Debug, Clone, Default)]
@@ -118,6 +119,9 @@ pub enum DrillError {
     /// The report could not be written.
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    /// A client process of a workload, probe or final read did not start.
+    #[error(transparent)]
+    Clients(ClientsError),
 }
 
 /// What a finished drill found.
@@ -143,6 +147,9 @@ pub struct DrillReport {
     pub unhealed: Vec<String>,
     /// Spawned services that exited before the drill stopped them.
     pub exited: Vec<String>,
+    /// What client processes did wrong: exits, lines that are no answers,
+    /// answers to ids never sent (each naming the client, region and line).
+    pub client_problems: Vec<String>,
 }
 
 impl DrillReport {
@@ -330,7 +337,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     let exited = topology.exited();
     topology.stop().await;
     registry.shutdown().await;
-    let (recorder, stopped_early) = outcome?;
+    let (recorder, stopped_early, client_problems) = outcome?;
 
     let history = recorder.history(&scenario.name, scenario.seed);
     let invariants: Vec<Invariant> = scenario
@@ -369,6 +376,12 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
             exited.join("; ")
         ));
     }
+    if !client_problems.is_empty() {
+        summary.push_str("\nClient process problems:\n");
+        for problem in &client_problems {
+            summary.push_str(&format!("  {problem}\n"));
+        }
+    }
     let report_dir = match &drill.options.report_dir {
         Some(dir) => Some(report::write(dir, &input)?.dir),
         None => None,
@@ -384,15 +397,43 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         stopped_early,
         unhealed,
         exited,
+        client_problems,
     })
 }
 
-/// Workloads, probes and the schedule; then final reads. Returns the recorder
-/// and, if the drill ended early, why.
+/// What [`drive`] returns: the recorder, why the drill ended early (if it
+/// did), and the client processes' problems.
+type Driven = (Arc<Recorder>, Option<String>, Vec<String>);
+
+/// Workloads, probes and the schedule; then final reads.
 async fn drive(
     drill: &Drill,
     topology: &Topology,
     healer: &Healer,
+    stop: &CancellationToken,
+) -> Result<Driven, DrillError> {
+    let scenario = &drill.scenario;
+    // Client processes start before the clock: their start-up is not traffic.
+    let spawn = SpawnOptions {
+        log_dir: drill.options.report_dir.clone(),
+        search: drill.options.search.clone(),
+    };
+    let clients = match DrillClients::start(scenario, topology, &spawn, stop).await {
+        Ok(clients) => clients,
+        Err(ClientsError::Cancelled) => return Err(DrillError::Cancelled),
+        Err(err) => return Err(DrillError::Clients(err)),
+    };
+    let (recorder, stopped_early) = drive_traffic(drill, topology, healer, &clients, stop).await?;
+    clients.stop().await;
+    Ok((recorder, stopped_early, clients.problems.all()))
+}
+
+/// [`drive`] once the client processes run.
+async fn drive_traffic(
+    drill: &Drill,
+    topology: &Topology,
+    healer: &Healer,
+    clients: &DrillClients,
     stop: &CancellationToken,
 ) -> Result<(Arc<Recorder>, Option<String>), DrillError> {
     let scenario = &drill.scenario;
@@ -400,9 +441,21 @@ async fn drive(
     let client = HttpClient::new();
     let traffic_stop = CancellationToken::new();
     let tasks = TaskTracker::new();
-    for workload in &scenario.workloads {
+    for (index, workload) in scenario.workloads.iter().enumerate() {
         let workload = Arc::new(workload.clone());
         for region in &workload.regions {
+            if workload.client.is_some() {
+                if let Some(process) = clients.get(&ClientRole::Workload(index), region) {
+                    tasks.spawn(process_workload::run(
+                        workload.clone(),
+                        region.clone(),
+                        process,
+                        recorder.clone(),
+                        traffic_stop.clone(),
+                    ));
+                }
+                continue;
+            }
             let Some(address) = topology.address(&workload.service, region) else {
                 continue;
             };
@@ -416,8 +469,18 @@ async fn drive(
             ));
         }
     }
-    for probe_config in &scenario.probes {
+    for (index, probe_config) in scenario.probes.iter().enumerate() {
         let Probe::Replication(replication) = probe_config;
+        if replication.client.is_some() {
+            let processes = Arc::new(clients.of(&ClientRole::Probe(index)));
+            tasks.spawn(probe::run_with(
+                Arc::new(replication.clone()),
+                probe::ProbeIo::Clients { processes },
+                recorder.clone(),
+                traffic_stop.clone(),
+            ));
+            continue;
+        }
         let addresses = Arc::new(topology.addresses_of(&replication.service));
         tasks.spawn(probe::run(
             Arc::new(replication.clone()),
@@ -515,6 +578,14 @@ async fn drive(
         .max()
         .unwrap_or(Duration::from_secs(5));
     for read in &scenario.final_reads {
+        if read.client.is_some() {
+            let processes = clients.of(&ClientRole::FinalRead(read.service.clone()));
+            tokio::select! {
+                () = stop.cancelled() => return Err(DrillError::Cancelled),
+                () = final_read::run_clients(&read.service, read.timeout, within, &processes, &recorder, stop) => {}
+            }
+            continue;
+        }
         let addresses = topology.addresses_of(&read.service);
         tokio::select! {
             () = stop.cancelled() => return Err(DrillError::Cancelled),

@@ -24,11 +24,13 @@ use tokio::time::Instant;
 use crate::history::{History, OpRecord, Record, RunRecord, HISTORY_VERSION};
 
 pub mod client;
+pub mod clients;
 pub mod custom;
 pub mod final_read;
 pub mod http;
 pub mod probe;
 pub mod process;
+pub mod process_workload;
 pub mod template;
 
 /// The drill's clock and history. Shared by every workload, probe and the runner.
