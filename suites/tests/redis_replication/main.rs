@@ -50,10 +50,17 @@ async fn replication_lags_under_a_partition_and_a_degrade_recovers_and_loses_not
         let seen = lag.seen_ns.unwrap_or_else(|| panic!("marker {} never reached the replica", lag.marker));
         assert!(seen >= partition.end_ns, "marker {} crossed a partitioned link", lag.marker);
     }
-    // And recovered: every marker reached the replica, the last ones after both faults.
+    // And recovered: every marker written up to the end of the degrade
+    // reached the replica, and so did markers written after it (the last
+    // few may be cut off by the end of the drill).
     let degrade = fault_window(&report.history, 1);
-    assert!(report.history.lags().all(|lag| lag.seen_ns.is_some()));
-    assert!(report.history.lags().any(|lag| lag.written_ns > degrade.end_ns));
+    for lag in report.history.lags().filter(|lag| lag.written_ns < degrade.end_ns) {
+        assert!(lag.seen_ns.is_some(), "marker {} never reached the replica", lag.marker);
+    }
+    assert!(report
+        .history
+        .lags()
+        .any(|lag| lag.written_ns > degrade.end_ns && lag.seen_ns.is_some()));
     let lag_result = report.result("replication_lag(max 3s)").expect("the lag invariant");
     eprintln!("replication_lag figures: {}", lag_result.figures);
 }
