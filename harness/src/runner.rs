@@ -26,8 +26,8 @@ use crate::scenario::{LinkId, Probe, Scenario, StopCondition, StopMetric};
 use crate::schedule::{Change, TimelineEntry};
 use crate::topology::{LinkProxy, PlaneFor, SpawnOptions, Topology, TopologyError};
 use crate::workload::client::HttpClient;
-use crate::workload::custom::{CustomWorkload, WorkloadContext};
 use crate::workload::clients::{ClientRole, ClientsError, DrillClients};
+use crate::workload::custom::{CustomWorkload, WorkloadContext};
 use crate::workload::{final_read, http, probe, process_workload, Recorder};
 
 /// How a drill is run (not what it is: that is the [`Scenario`]).

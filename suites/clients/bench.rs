@@ -25,7 +25,10 @@ fn arg(name: &str, default: f64) -> f64 {
     args.iter()
         .position(|a| a == name)
         .and_then(|at| args.get(at + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} {v}: not a number")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} {v}: not a number"))
+        })
         .unwrap_or(default)
 }
 
@@ -37,8 +40,10 @@ fn scenario(workload: WorkloadConfig, seconds: f64) -> Scenario {
         "kv".into(),
         [(
             "us-east".to_owned(),
-            ServiceConfig::command(["fixture", "kv", "--region", "us-east", "--listen", "{listen}"])
-                .ready_http("/health"),
+            ServiceConfig::command([
+                "fixture", "kv", "--region", "us-east", "--listen", "{listen}",
+            ])
+            .ready_http("/health"),
         )]
         .into(),
     );
@@ -53,14 +58,22 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let (rate, seconds, concurrency) = (arg("--rate", 500.0), arg("--seconds", 10.0), arg("--concurrency", 8.0));
+    let (rate, seconds, concurrency) = (
+        arg("--rate", 500.0),
+        arg("--seconds", 10.0),
+        arg("--concurrency", 8.0),
+    );
     let exe = std::env::current_exe().expect("the path of client-bench");
     let bin_dir = exe.parent().expect("a folder").to_path_buf();
     let python = PathBuf::from("suites/clients/kv_client.py");
     let put = |name: &str| {
-        WorkloadConfig::new(name, rate, RequestConfig::new("PUT", "/kv/k{seq}").body(json!("v{seq}")))
-            .concurrency(concurrency as u32)
-            .key_value("k{seq}", json!("v{seq}"))
+        WorkloadConfig::new(
+            name,
+            rate,
+            RequestConfig::new("PUT", "/kv/k{seq}").body(json!("v{seq}")),
+        )
+        .concurrency(concurrency as u32)
+        .key_value("k{seq}", json!("v{seq}"))
     };
     let client = |name: &str, command: Vec<String>| WorkloadConfig {
         request: None,
@@ -69,8 +82,27 @@ async fn main() {
     };
     let paths = [
         ("http", put("put")),
-        ("client: Rust kv-client", client("put", vec![bin_dir.join("kv-client").display().to_string(), "{addr}".into()])),
-        ("client: Python kv_client.py", client("put", vec!["python3".into(), python.display().to_string(), "{addr}".into()])),
+        (
+            "client: Rust kv-client",
+            client(
+                "put",
+                vec![
+                    bin_dir.join("kv-client").display().to_string(),
+                    "{addr}".into(),
+                ],
+            ),
+        ),
+        (
+            "client: Python kv_client.py",
+            client(
+                "put",
+                vec![
+                    "python3".into(),
+                    python.display().to_string(),
+                    "{addr}".into(),
+                ],
+            ),
+        ),
     ];
     println!("offered {rate}/s for {seconds}s, concurrency {concurrency}, one region, kv fixture, no faults");
     println!("| path | offered ops/s | achieved ok ops/s | ok | not ok | p50 ms | p90 ms | p99 ms | max ms |");
@@ -87,7 +119,11 @@ async fn main() {
         let report = runner::run(drill, CancellationToken::new())
             .await
             .unwrap_or_else(|err| panic!("{label}: {err}"));
-        assert!(report.client_problems.is_empty(), "{label}: {:?}", report.client_problems);
+        assert!(
+            report.client_problems.is_empty(),
+            "{label}: {:?}",
+            report.client_problems
+        );
         let ops: Vec<_> = report.history.ops().filter(|o| o.op == "put").collect();
         let ok = ops.iter().filter(|o| o.outcome == Outcome::Ok).count();
         let mut latencies: Vec<u64> = ops
@@ -97,11 +133,16 @@ async fn main() {
             .collect();
         latencies.sort_unstable();
         if latencies.is_empty() {
-            println!("| {label} | {rate} | 0 | 0 | {} | – | – | – | – |", ops.len());
+            println!(
+                "| {label} | {rate} | 0 | 0 | {} | – | – | – | – |",
+                ops.len()
+            );
             continue;
         }
         let p50 = percentile(&latencies, 0.5);
-        let added = http_p50.map(|h: f64| format!(" (+{:.2})", p50 - h)).unwrap_or_default();
+        let added = http_p50
+            .map(|h: f64| format!(" (+{:.2})", p50 - h))
+            .unwrap_or_default();
         http_p50.get_or_insert(p50);
         println!(
             "| {label} | {rate} | {:.0} | {ok} | {} | {p50:.2}{added} | {:.2} | {:.2} | {:.2} |",

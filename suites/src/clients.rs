@@ -19,14 +19,21 @@ pub fn repository_root() -> PathBuf {
 }
 
 /// Every client config of the scenario (workloads, probes, final reads).
-pub fn client_configs(config: &mut faultline_harness::scenario::ScenarioConfig) -> Vec<&mut ClientConfig> {
+pub fn client_configs(
+    config: &mut faultline_harness::scenario::ScenarioConfig,
+) -> Vec<&mut ClientConfig> {
     let mut clients: Vec<&mut ClientConfig> = Vec::new();
     clients.extend(config.workload.iter_mut().filter_map(|w| w.client.as_mut()));
     for probe in &mut config.probes {
         let faultline_harness::scenario::ProbeConfig::Replication(probe) = probe;
         clients.extend(probe.client.as_mut());
     }
-    clients.extend(config.final_reads.values_mut().filter_map(|r| r.client.as_mut()));
+    clients.extend(
+        config
+            .final_reads
+            .values_mut()
+            .filter_map(|r| r.client.as_mut()),
+    );
     clients
 }
 
@@ -42,7 +49,8 @@ pub fn rooted(scenario: Scenario) -> Scenario {
         for client in client_configs(config) {
             for arg in &mut client.command {
                 let path = root.join(&*arg);
-                if !arg.starts_with('/') && !arg.contains('{') && arg.contains('/') && path.exists() {
+                if !arg.starts_with('/') && !arg.contains('{') && arg.contains('/') && path.exists()
+                {
                     *arg = path.display().to_string();
                 }
             }

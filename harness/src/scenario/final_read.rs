@@ -75,10 +75,7 @@ impl FinalReadConfig {
         let client = match (&self.path, &self.client) {
             (Some(read), None) => {
                 if !read.starts_with('/') {
-                    problems.push(
-                        &path.key("path"),
-                        format!("{read:?} must start with \"/\""),
-                    );
+                    problems.push(&path.key("path"), format!("{read:?} must start with \"/\""));
                 }
                 None
             }

@@ -412,7 +412,9 @@ impl Command {
 pub(crate) fn host_port_halves(address: &str) -> (String, String) {
     match address.rsplit_once(':') {
         Some((host, port)) => (
-            host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port.to_owned(),
         ),
         None => (address.to_owned(), String::new()),

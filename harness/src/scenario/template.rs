@@ -235,10 +235,12 @@ mod tests {
 
     #[test]
     fn link_halves_and_addr_parse() {
-        let template =
-            Template::parse("{link_host:a->b:kv} {link_port:a->b:kv} {addr}").unwrap();
+        let template = Template::parse("{link_host:a->b:kv} {link_port:a->b:kv} {addr}").unwrap();
         let names: Vec<String> = template.placeholders().map(|p| p.to_string()).collect();
-        assert_eq!(names, ["{link_host:a->b:kv}", "{link_port:a->b:kv}", "{addr}"]);
+        assert_eq!(
+            names,
+            ["{link_host:a->b:kv}", "{link_port:a->b:kv}", "{addr}"]
+        );
         assert!(template.placeholders().take(2).all(|p| p.link().is_some()));
         assert!(Template::parse("{link_host:a:kv}").is_err());
     }

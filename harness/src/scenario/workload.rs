@@ -437,7 +437,10 @@ impl WorkloadConfig {
                 client.check(&path.key("client"), links, problems)
             }
             (Some(_), Some(_)) => {
-                problems.push(path, "give either `request` (HTTP) or `client` (a client process), not both");
+                problems.push(
+                    path,
+                    "give either `request` (HTTP) or `client` (a client process), not both",
+                );
                 None
             }
             (None, None) => {

@@ -81,7 +81,11 @@ impl ProbeIo {
                     return false;
                 };
                 let answer = process
-                    .call(recorder.next_id(), marker_op("probe_write", marker), timeout)
+                    .call(
+                        recorder.next_id(),
+                        marker_op("probe_write", marker),
+                        timeout,
+                    )
                     .await;
                 answer.outcome == Outcome::Ok
             }
@@ -207,10 +211,7 @@ pub async fn run_with(
                         let deadline = Instant::now() + probe.timeout;
                         let read_timeout = poll_every.max(Duration::from_millis(500));
                         let seen_ns = loop {
-                            if io
-                                .read(&probe, &recorder, &to, &marker, read_timeout)
-                                .await
-                            {
+                            if io.read(&probe, &recorder, &to, &marker, read_timeout).await {
                                 break Some(recorder.now_ns());
                             }
                             let next = Instant::now() + poll_every;

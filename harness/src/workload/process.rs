@@ -234,7 +234,10 @@ impl ClientProcess {
     /// [`ClientError::Spawn`] if it cannot start, [`ClientError::Hello`] if it
     /// exits, stays silent past its `ready_timeout` or writes anything but a
     /// hello of this protocol version first. The process is killed then.
-    pub async fn start(spec: ClientSpec, problems: Arc<ClientProblems>) -> Result<Self, ClientError> {
+    pub async fn start(
+        spec: ClientSpec,
+        problems: Arc<ClientProblems>,
+    ) -> Result<Self, ClientError> {
         let label = format!("client {} in {}", spec.name, spec.region);
         let mut child = Command::new(&spec.program)
             .args(&spec.command.args)
@@ -321,7 +324,11 @@ impl ClientProcess {
         }
         let text = String::from_utf8_lossy(&line);
         let hello: Option<Value> = serde_json::from_str(&text).ok();
-        match hello.as_ref().and_then(|h| h.get("protocol")).map(Value::as_u64) {
+        match hello
+            .as_ref()
+            .and_then(|h| h.get("protocol"))
+            .map(Value::as_u64)
+        {
             Some(Some(PROTOCOL_VERSION)) => {}
             Some(Some(other)) => {
                 return Err(hello_error(failed(
@@ -448,11 +455,7 @@ impl ClientProcess {
                 let _ = wait_exit(self.exit.clone(), STOP_GRACE).await;
             }
         }
-        let reader = self
-            .reader
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let reader = self.reader.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(reader) = reader {
             let _ = reader.await;
         }
@@ -812,12 +815,17 @@ mod tests {
         let err = ClientProcess::start(spec(r#"echo '{"protocol": 2}'"#), problems.clone())
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("speaks protocol 2; this faultline speaks 1"));
+        assert!(err
+            .to_string()
+            .contains("speaks protocol 2; this faultline speaks 1"));
         let err = ClientProcess::start(spec("echo boom >&2; exit 3"), problems)
             .await
             .unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("exited with exit status: 3 before its hello line"), "{message}");
+        assert!(
+            message.contains("exited with exit status: 3 before its hello line"),
+            "{message}"
+        );
         assert!(message.contains("boom"), "{message}");
     }
 
@@ -854,17 +862,29 @@ mod tests {
             .unwrap();
         let first = client.call(1, op("a"), Duration::from_secs(30)).await;
         assert_eq!(first.outcome, Outcome::Unknown);
-        assert!(first.detail.starts_with("malformed answer"), "{}", first.detail);
+        assert!(
+            first.detail.starts_with("malformed answer"),
+            "{}",
+            first.detail
+        );
         let second = client.call(2, op("b"), Duration::from_secs(30)).await;
         assert_eq!(second.outcome, Outcome::Unknown, "{second:?}");
-        assert!(second.detail.contains("exited with exit status: 4"), "{}", second.detail);
+        assert!(
+            second.detail.contains("exited with exit status: 4"),
+            "{}",
+            second.detail
+        );
         let third = client.call(3, op("c"), Duration::from_secs(30)).await;
         assert_eq!(third.outcome, Outcome::Fail);
         client.stop().await;
         let all = problems.all();
         assert_eq!(all.len(), 4, "{all:?}");
         assert_eq!(all[0], "client put-us-east in us-east: line 2 is not a JSON answer ({\"id\": …, \"outcome\": \"ok\"|\"fail\"|\"unknown\"}): \"not json at all\"");
-        assert!(all[1].contains("line 3 answers id 999, which was never sent"), "{}", all[1]);
+        assert!(
+            all[1].contains("line 3 answers id 999, which was never sent"),
+            "{}",
+            all[1]
+        );
         assert!(all[2].contains("line 4 has no \"outcome\""), "{}", all[2]);
         assert!(all[3].contains("exited with exit status: 4 during the drill, after 1 answers, with 1 operations in flight"), "{}", all[3]);
         assert!(all[3].contains("dying"), "{}", all[3]);
@@ -874,11 +894,23 @@ mod tests {
     async fn an_overlong_line_is_skipped() {
         let mut reader = BufReader::new(&b"0123456789\nok\nlast"[..]);
         let mut buf = Vec::new();
-        assert_eq!(read_line(&mut reader, &mut buf, 4).await.unwrap(), LineRead::TooLong);
-        assert_eq!(read_line(&mut reader, &mut buf, 4).await.unwrap(), LineRead::Line);
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 4).await.unwrap(),
+            LineRead::TooLong
+        );
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 4).await.unwrap(),
+            LineRead::Line
+        );
         assert_eq!(buf, b"ok");
-        assert_eq!(read_line(&mut reader, &mut buf, 4).await.unwrap(), LineRead::Line);
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 4).await.unwrap(),
+            LineRead::Line
+        );
         assert_eq!(buf, b"last");
-        assert_eq!(read_line(&mut reader, &mut buf, 4).await.unwrap(), LineRead::Eof);
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 4).await.unwrap(),
+            LineRead::Eof
+        );
     }
 }

@@ -58,12 +58,20 @@ fn misbehaving(mode: &str) -> Scenario {
 /// and markers went through the clients, and the final reads came from the
 /// spawned fixtures.
 fn assert_clean_pass(report: &DrillReport) {
-    assert!(report.client_problems.is_empty(), "{:#?}", report.client_problems);
+    assert!(
+        report.client_problems.is_empty(),
+        "{:#?}",
+        report.client_problems
+    );
     report.assert_pass();
     assert_final_reads_from(report, "kv", "merge");
     let puts: Vec<_> = report.history.ops().filter(|o| o.op == "put").collect();
-    assert!(puts.iter().any(|o| o.client == "put-us-east" && o.outcome == Outcome::Ok));
-    assert!(puts.iter().any(|o| o.client == "put-eu-west" && o.outcome == Outcome::Ok));
+    assert!(puts
+        .iter()
+        .any(|o| o.client == "put-us-east" && o.outcome == Outcome::Ok));
+    assert!(puts
+        .iter()
+        .any(|o| o.client == "put-eu-west" && o.outcome == Outcome::Ok));
     let window = fault_window(&report.history, 0);
     let delayed = report
         .history
@@ -117,11 +125,17 @@ async fn a_client_that_crashes_mid_drill_is_reported_and_the_drill_still_heals()
         "{problems}"
     );
     assert!(problems.contains("crashing on purpose"), "{problems}");
-    assert!(report.summary.contains("Client process problems:"), "{}", report.summary);
+    assert!(
+        report.summary.contains("Client process problems:"),
+        "{}",
+        report.summary
+    );
     let puts: Vec<_> = report.history.ops().filter(|o| o.op == "put").collect();
     assert_eq!(puts.iter().filter(|o| o.outcome == Outcome::Ok).count(), 10);
     assert!(puts.iter().any(|o| o.outcome == Outcome::Unknown
-        && o.detail.as_deref().is_some_and(|d| d.contains("went away with the operation in flight"))));
+        && o.detail
+            .as_deref()
+            .is_some_and(|d| d.contains("went away with the operation in flight"))));
     assert!(puts.iter().any(|o| o.outcome == Outcome::Fail
         && o.detail.as_deref().is_some_and(|d| d.contains("not sent"))));
     // The ten acknowledged writes are judged like any others.
@@ -157,7 +171,9 @@ async fn a_client_that_never_answers_gives_unknown_outcomes_and_is_stopped() {
     let puts: Vec<_> = report.history.ops().filter(|o| o.op == "put").collect();
     assert_eq!(puts.iter().filter(|o| o.outcome == Outcome::Ok).count(), 10);
     assert!(
-        puts.iter().skip(10).all(|o| o.outcome == Outcome::Unknown || o.outcome == Outcome::Fail),
+        puts.iter()
+            .skip(10)
+            .all(|o| o.outcome == Outcome::Unknown || o.outcome == Outcome::Fail),
         "an operation past the tenth was acknowledged by a client that never answers"
     );
     assert!(puts.iter().any(|o| o.outcome == Outcome::Unknown));

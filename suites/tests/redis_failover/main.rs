@@ -21,7 +21,11 @@ async fn promoting_the_replica_during_a_partition_loses_acknowledged_writes() {
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("suites/redis-failover"),
     )
     .await;
-    assert!(report.client_problems.is_empty(), "{:#?}", report.client_problems);
+    assert!(
+        report.client_problems.is_empty(),
+        "{:#?}",
+        report.client_problems
+    );
 
     // The failover happened as scripted: eu-west promoted, us-east re-attached.
     let ticks: Vec<String> = report
@@ -30,7 +34,10 @@ async fn promoting_the_replica_during_a_partition_loses_acknowledged_writes() {
         .filter(|o| o.op == "failover" && o.outcome == Outcome::Ok)
         .filter_map(|o| o.detail.clone())
         .collect();
-    assert!(ticks.iter().any(|t| t.contains("promoted the replica")), "{ticks:?}");
+    assert!(
+        ticks.iter().any(|t| t.contains("promoted the replica")),
+        "{ticks:?}"
+    );
     assert!(ticks.iter().any(|t| t.contains("re-attached")), "{ticks:?}");
     assert_eq!(final_state(&report, "redis", "eu-west")["role"], "master");
     assert_eq!(final_state(&report, "redis", "us-east")["role"], "slave");
@@ -46,13 +53,21 @@ async fn promoting_the_replica_during_a_partition_loses_acknowledged_writes() {
     let mut during_partition = 0;
     for evidence in &lost.evidence {
         let id = evidence["id"].as_u64().expect("an operation id");
-        let write = report.history.ops().find(|o| o.id == id).expect("the write");
+        let write = report
+            .history
+            .ops()
+            .find(|o| o.id == id)
+            .expect("the write");
         assert_eq!(write.region, "us-east", "{evidence}");
         assert_eq!(write.outcome, Outcome::Ok, "{evidence}");
         if partition.covers(write.start_ns, 0) {
             during_partition += 1;
         }
     }
-    assert!(during_partition > 0, "no lost write was made during the partition: {}", lost.message);
+    assert!(
+        during_partition > 0,
+        "no lost write was made during the partition: {}",
+        lost.message
+    );
     eprintln!("{}", lost.message);
 }
