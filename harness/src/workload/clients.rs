@@ -12,7 +12,6 @@
 //! latency, counted from when they were due, shows it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -129,7 +128,7 @@ impl DrillClients {
                     addr: addr.to_owned(),
                     command: rendered,
                     ready_timeout: command.ready_timeout,
-                    log: log.map(PathBuf::from),
+                    log,
                 };
                 let problems = clients.problems.clone();
                 let role = role.clone();

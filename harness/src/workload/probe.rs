@@ -30,7 +30,7 @@ pub enum ProbeIo {
     /// to the probed service's address there.
     Http {
         /// The HTTP client.
-        client: HttpClient,
+        client: Box<HttpClient>,
         /// Region → address.
         addresses: Arc<BTreeMap<String, String>>,
     },
@@ -149,6 +149,7 @@ pub async fn run(
     client: HttpClient,
     stop: CancellationToken,
 ) {
+    let client = Box::new(client);
     run_with(probe, ProbeIo::Http { client, addresses }, recorder, stop).await;
 }
 

@@ -180,3 +180,20 @@ async fn a_client_that_never_answers_gives_unknown_outcomes_and_is_stopped() {
     // Unknown writes cannot be lost, so the verdict is the acknowledged ten's.
     report.assert_verdict(NO_LOST_WRITES, Verdict::Pass);
 }
+
+#[test]
+fn the_documented_examples_are_the_files_these_tests_run() {
+    let root = repository_root();
+    let doc = std::fs::read_to_string(root.join("docs/clients.md")).expect("docs/clients.md");
+    for (file, fence) in [
+        ("suites/clients/kv_client.py", "```python\n"),
+        ("suites/clients/kv_client.rs", "```rust\n"),
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).expect("the example");
+        let shown = format!("{fence}{}\n```", text.trim_end());
+        assert!(
+            doc.contains(&shown),
+            "docs/clients.md does not show {file} as it is"
+        );
+    }
+}
