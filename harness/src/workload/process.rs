@@ -445,7 +445,11 @@ impl ClientProcess {
     /// after a grace period. Returns once it exited and its last answers were read.
     pub async fn stop(&self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
-        drop(self.stdin.lock().await.take());
+        // A write blocked on a client that stopped reading holds the pipe
+        // until its operation times out; do not wait for it past the grace.
+        if let Ok(mut stdin) = tokio::time::timeout(STOP_GRACE, self.stdin.lock()).await {
+            drop(stdin.take());
+        }
         if wait_exit(self.exit.clone(), STOP_GRACE).await.is_none() {
             tracing::debug!(client = %self.shared.label, "did not exit when its stdin closed; SIGTERM");
             kill(self.pid, &self.exit, nix::sys::signal::Signal::SIGTERM);
@@ -888,6 +892,24 @@ mod tests {
         assert!(all[2].contains("line 4 has no \"outcome\""), "{}", all[2]);
         assert!(all[3].contains("exited with exit status: 4 during the drill, after 1 answers, with 1 operations in flight"), "{}", all[3]);
         assert!(all[3].contains("dying"), "{}", all[3]);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_cannot_block_the_drill() {
+        let problems = Arc::new(ClientProblems::default());
+        let client = ClientProcess::start(
+            spec(r#"echo '{"protocol": 1}'; exec sleep 600"#),
+            problems.clone(),
+        )
+        .await
+        .unwrap();
+        // Larger than a pipe's buffer: the write itself blocks.
+        let mut big = op("a");
+        big.insert("value".into(), Value::from("x".repeat(1 << 20)));
+        let answer = client.call(1, big, Duration::from_millis(300)).await;
+        assert_eq!(answer.outcome, Outcome::Unknown);
+        client.stop().await;
+        assert!(!client.is_running());
     }
 
     #[tokio::test]
