@@ -29,8 +29,9 @@ use crate::scenario::{Probe, Scenario, StopCondition};
 use crate::schedule::TimelineEntry;
 use crate::topology::{PlaneFor, SpawnOptions, Topology, TopologyError};
 use crate::workload::client::HttpClient;
+use crate::workload::clients::{ClientRole, ClientsError, DrillClients};
 use crate::workload::custom::{CustomWorkload, WorkloadContext};
-use crate::workload::{final_read, http, probe, Recorder};
+use crate::workload::{final_read, http, probe, process_workload, Recorder};
 
 /// How a drill is run (not what it is: that is the [`Scenario`]).
 #[derive(Debug, Clone, Default)]
@@ -138,6 +139,9 @@ pub enum DrillError {
     /// The run file could not be created.
     #[error(transparent)]
     RunFile(#[from] RunFileError),
+    /// A client process of a workload, probe or final read did not start.
+    #[error(transparent)]
+    Clients(ClientsError),
 }
 
 /// What a finished drill found.
@@ -163,6 +167,9 @@ pub struct DrillReport {
     pub unhealed: Vec<String>,
     /// Spawned services that exited before the drill stopped them.
     pub exited: Vec<String>,
+    /// What client processes did wrong: exits, lines that are no answers,
+    /// answers to ids never sent (each naming the client, region and line).
+    pub client_problems: Vec<String>,
 }
 
 impl DrillReport {
@@ -346,7 +353,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         run_file.phase(Phase::Running);
     }
     let healer = Healer::default();
-    let outcome = drive(&drill, &topology, &healer, &stop).await;
+    let outcome = drive(&drill, &topology, &healer, &spawn, &stop).await;
     if let Some(run_file) = &run_file {
         run_file.phase(Phase::Healing);
     }
@@ -359,7 +366,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     if unhealed.is_empty() {
         finish(run_file);
     }
-    let (recorder, stopped_early) = outcome?;
+    let (recorder, stopped_early, client_problems) = outcome?;
 
     let history = recorder.history(&scenario.name, scenario.seed);
     let invariants: Vec<Invariant> = scenario
@@ -399,6 +406,12 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
             exited.join("; ")
         ));
     }
+    if !client_problems.is_empty() {
+        summary.push_str("\nClient process problems:\n");
+        for problem in &client_problems {
+            summary.push_str(&format!("  {problem}\n"));
+        }
+    }
     let report_dir = match &drill.options.report_dir {
         Some(dir) => Some(report::write(dir, &input)?.dir),
         None => None,
@@ -414,6 +427,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         stopped_early,
         unhealed,
         exited,
+        client_problems,
     })
 }
 
@@ -439,12 +453,36 @@ fn finish(run_file: Option<Arc<RunFile>>) {
     }
 }
 
-/// Workloads, probes and the schedule; then final reads. Returns the recorder
-/// and, if the drill ended early, why.
+/// What [`drive`] returns: the recorder, why the drill ended early (if it
+/// did), and the client processes' problems.
+type Driven = (Arc<Recorder>, Option<String>, Vec<String>);
+
+/// Workloads, probes and the schedule; then final reads.
 async fn drive(
     drill: &Drill,
     topology: &Topology,
     healer: &Healer,
+    spawn: &SpawnOptions,
+    stop: &CancellationToken,
+) -> Result<Driven, DrillError> {
+    let scenario = &drill.scenario;
+    // Client processes start before the clock: their start-up is not traffic.
+    let clients = match DrillClients::start(scenario, topology, spawn, stop).await {
+        Ok(clients) => clients,
+        Err(ClientsError::Cancelled) => return Err(DrillError::Cancelled),
+        Err(err) => return Err(DrillError::Clients(err)),
+    };
+    let (recorder, stopped_early) = drive_traffic(drill, topology, healer, &clients, stop).await?;
+    clients.stop().await;
+    Ok((recorder, stopped_early, clients.problems.all()))
+}
+
+/// [`drive`] once the client processes run.
+async fn drive_traffic(
+    drill: &Drill,
+    topology: &Topology,
+    healer: &Healer,
+    clients: &DrillClients,
     stop: &CancellationToken,
 ) -> Result<(Arc<Recorder>, Option<String>), DrillError> {
     let scenario = &drill.scenario;
@@ -452,9 +490,21 @@ async fn drive(
     let client = HttpClient::new();
     let traffic_stop = CancellationToken::new();
     let tasks = TaskTracker::new();
-    for workload in &scenario.workloads {
+    for (index, workload) in scenario.workloads.iter().enumerate() {
         let workload = Arc::new(workload.clone());
         for region in &workload.regions {
+            if workload.client.is_some() {
+                if let Some(process) = clients.get(&ClientRole::Workload(index), region) {
+                    tasks.spawn(process_workload::run(
+                        workload.clone(),
+                        region.clone(),
+                        process,
+                        recorder.clone(),
+                        traffic_stop.clone(),
+                    ));
+                }
+                continue;
+            }
             let Some(address) = topology.address(&workload.service, region) else {
                 continue;
             };
@@ -468,8 +518,18 @@ async fn drive(
             ));
         }
     }
-    for probe_config in &scenario.probes {
+    for (index, probe_config) in scenario.probes.iter().enumerate() {
         let Probe::Replication(replication) = probe_config;
+        if replication.client.is_some() {
+            let processes = Arc::new(clients.of(&ClientRole::Probe(index)));
+            tasks.spawn(probe::run_with(
+                Arc::new(replication.clone()),
+                probe::ProbeIo::Clients { processes },
+                recorder.clone(),
+                traffic_stop.clone(),
+            ));
+            continue;
+        }
         let addresses = Arc::new(topology.addresses_of(&replication.service));
         tasks.spawn(probe::run(
             Arc::new(replication.clone()),
@@ -567,6 +627,14 @@ async fn drive(
         .max()
         .unwrap_or(Duration::from_secs(5));
     for read in &scenario.final_reads {
+        if read.client.is_some() {
+            let processes = clients.of(&ClientRole::FinalRead(read.service.clone()));
+            tokio::select! {
+                () = stop.cancelled() => return Err(DrillError::Cancelled),
+                () = final_read::run_clients(&read.service, read.timeout, within, &processes, &recorder, stop) => {}
+            }
+            continue;
+        }
         let addresses = topology.addresses_of(&read.service);
         tokio::select! {
             () = stop.cancelled() => return Err(DrillError::Cancelled),

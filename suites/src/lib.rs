@@ -19,8 +19,12 @@
 //!   [`fault_window`] (when a step's fault was active)
 //!   and [`ops`] (operations of one workload in one region, optionally only
 //!   those invoked during a window), for assertions on the evidence.
+//! - client processes: [`clients`] (client paths made absolute, and whether
+//!   the Redis suites' programs are installed).
 
 use std::path::{Path, PathBuf};
+
+pub mod clients;
 
 use faultline_harness::check::{fault_windows, FaultWindow, FINAL_READ_OP};
 use faultline_harness::history::{History, OpRecord, Outcome};

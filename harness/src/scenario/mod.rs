@@ -20,7 +20,8 @@
 //! - [`link`]: links between regions and their baseline effects.
 //! - [`workload`], [`probe`], [`final_read`], [`stop`]: traffic, replication
 //!   probes, end-of-drill reads, stop conditions; [`breach`]: whether a stop
-//!   condition holds over a window of operations.
+//!   condition holds over a window of operations; [`client`]: the client
+//!   processes they may drive instead of HTTP requests.
 //! - [`error`], [`locate`]: a scenario's problems with their file positions.
 //!
 //! The schedule's types (steps, region-level faults) live in
@@ -32,6 +33,7 @@
 
 pub mod agent;
 pub mod breach;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod final_read;
@@ -54,6 +56,7 @@ use serde_json::error::Category;
 pub use crate::base::effects::{Effects, Loss, LossConfig, LossFields};
 pub use crate::base::{FieldPath, Position, Problem, Stage};
 pub use agent::{AgentConfig, AgentEntry};
+pub use client::{ClientCommand, ClientConfig};
 pub use config::ScenarioConfig;
 pub use error::ScenarioError;
 pub use final_read::{FinalRead, FinalReadConfig};

@@ -16,11 +16,18 @@
 //! response whose body contains the marker arrives, or `timeout` passes. Each
 //! (marker, target) pair becomes a `lag` history record (`seen_ns: null` when
 //! it never showed).
+//!
+//! With a `client` ([`super::client`]) instead of `write` and `read`, the
+//! probe sends `{"op": "probe_write", "marker": …}` to the writing region's
+//! client and `{"op": "probe_read", "marker": …}` to each polled region's
+//! client; an `ok` answer whose `value` contains the marker means it arrived.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::client::{ClientCommand, ClientConfig};
+use super::link::LinkId;
 use super::workload::{Request, RequestConfig};
 use crate::base::duration;
 use crate::base::{FieldPath, Problems};
@@ -52,10 +59,15 @@ pub struct ReplicationProbeConfig {
     /// The replicated service.
     pub service: String,
     /// The request that writes a marker; `{marker}` must appear in its path or body.
-    pub write: RequestConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<RequestConfig>,
     /// The request that looks for it; a 2xx response whose body contains the
     /// marker means the marker arrived.
-    pub read: RequestConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<RequestConfig>,
+    /// A client process that writes and reads markers instead of `write` and `read`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientConfig>,
     /// Regions markers are written to (default: every region running the service).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Vec<String>>,
@@ -97,6 +109,9 @@ pub struct ReplicationProbe {
     pub write: Request,
     /// Looks for a marker (`{marker}` to replace).
     pub read: Request,
+    /// The client process that writes and reads markers instead (then
+    /// `write` and `read` are unused, `GET /`).
+    pub client: Option<ClientCommand>,
     /// Regions written to.
     pub from: Vec<String>,
     /// Regions polled.
@@ -120,6 +135,7 @@ impl ProbeConfig {
         &self,
         path: &FieldPath,
         service_regions: &dyn Fn(&str) -> Option<Vec<String>>,
+        links: &dyn Fn(&LinkId) -> bool,
         problems: &mut Problems,
     ) -> Option<Probe> {
         let ProbeConfig::Replication(config) = self;
@@ -165,14 +181,35 @@ impl ProbeConfig {
                 "leaves no region to poll: a region is never polled for its own markers",
             );
         }
-        config.write.check(&path.key("write"), problems);
-        config.read.check(&path.key("read"), problems);
-        if !mentions_marker(&config.write) {
-            problems.push(
-                &path.key("write"),
-                "must carry {marker} in its path or body, or markers cannot be told apart",
-            );
-        }
+        let client = match (&config.write, &config.read, &config.client) {
+            (Some(write), Some(read), None) => {
+                write.check(&path.key("write"), problems);
+                read.check(&path.key("read"), problems);
+                if !mentions_marker(write) {
+                    problems.push(
+                        &path.key("write"),
+                        "must carry {marker} in its path or body, or markers cannot be told apart",
+                    );
+                }
+                None
+            }
+            (None, None, Some(client)) => client.check(&path.key("client"), links, problems),
+            (_, _, Some(_)) => {
+                problems.push(
+                    &path.key("client"),
+                    "replaces `write` and `read`: give either the client or both requests",
+                );
+                None
+            }
+            (write, _, None) => {
+                let missing = if write.is_none() { "write" } else { "read" };
+                problems.push(
+                    &path.key(missing),
+                    "is required (or a `client` that writes and reads markers)",
+                );
+                None
+            }
+        };
         let every = config.every.unwrap_or(DEFAULT_EVERY);
         if every.is_zero() {
             problems.push(&path.key("every"), "must be greater than zero");
@@ -189,14 +226,16 @@ impl ProbeConfig {
         if problems.len() != before {
             return None;
         }
+        let unused = RequestConfig::new("GET", "/");
         Some(Probe::Replication(ReplicationProbe {
             name: config
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("replication-{}", config.service)),
             service: config.service.clone(),
-            write: Request::from(&config.write),
-            read: Request::from(&config.read),
+            write: Request::from(config.write.as_ref().unwrap_or(&unused)),
+            read: Request::from(config.read.as_ref().unwrap_or(&unused)),
+            client,
             from,
             to,
             every,
@@ -226,6 +265,7 @@ mod tests {
         let probe = config.check(
             &FieldPath::root().key("probes").index(0),
             &regions,
+            &|_| true,
             &mut problems,
         );
         (
@@ -251,6 +291,31 @@ mod tests {
         assert_eq!(probe.name, "replication-kv");
         assert_eq!(probe.from, ["us-east", "eu-west", "ap-northeast"]);
         assert_eq!(probe.every, DEFAULT_EVERY);
+    }
+
+    #[test]
+    fn a_client_probe_replaces_both_requests() {
+        let (Some(Probe::Replication(probe)), problems) = check(json!({"replication": {
+            "service": "kv", "client": {"command": ["python3", "c.py", "{addr}"]}
+        }})) else {
+            panic!("invalid")
+        };
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(probe.client.is_some());
+        let (_, problems) = check(json!({"replication": {
+            "service": "kv", "client": {"command": ["c"]}, "read": {"path": "/kv/{marker}"}
+        }}));
+        assert_eq!(
+            problems,
+            ["probes[0].replication.client: replaces `write` and `read`: give either the client or both requests"]
+        );
+        let (_, problems) = check(json!({"replication": {
+            "service": "kv", "write": {"method": "PUT", "path": "/kv/{marker}"}
+        }}));
+        assert_eq!(
+            problems,
+            ["probes[0].replication.read: is required (or a `client` that writes and reads markers)"]
+        );
     }
 
     #[test]

@@ -162,7 +162,13 @@ impl ServiceConfig {
         let mut template = |text: &str, at: FieldPath| match Template::parse(text) {
             Ok(template) => {
                 for placeholder in template.placeholders() {
-                    if let Placeholder::Link(link) = placeholder {
+                    if *placeholder == Placeholder::Addr {
+                        problems.push(
+                            &at,
+                            "{addr} is for client commands (the address a client calls); a service uses {listen} and {link:…}",
+                        );
+                    }
+                    if let Some(link) = placeholder.link() {
                         if !links(link) {
                             problems.push(
                                 &at,
@@ -383,6 +389,10 @@ impl Command {
             Placeholder::Region => self.region.clone(),
             Placeholder::Service => self.service.clone(),
             Placeholder::Link(id) => link(id),
+            Placeholder::LinkHost(id) => host_port_halves(&link(id)).0,
+            Placeholder::LinkPort(id) => host_port_halves(&link(id)).1,
+            // Refused at validation for services.
+            Placeholder::Addr => String::new(),
         };
         let mut argv = self.argv.iter().map(|arg| arg.render(value));
         RenderedCommand {
@@ -394,6 +404,20 @@ impl Command {
                 .map(|(name, template)| (name.clone(), template.render(value)))
                 .collect(),
         }
+    }
+}
+
+/// `host:port` (or `[v6]:port`) split into its host and port, for the
+/// `{…_host}`/`{…_port}` placeholders.
+pub(crate) fn host_port_halves(address: &str) -> (String, String) {
+    match address.rsplit_once(':') {
+        Some((host, port)) => (
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port.to_owned(),
+        ),
+        None => (address.to_owned(), String::new()),
     }
 }
 

@@ -11,6 +11,8 @@
 //! | `{region}` | the service's region |
 //! | `{service}` | the service's name |
 //! | `{link:FROM->TO:SERVICE}` | the `host:port` of that link's proxy |
+//! | `{link_host:FROM->TO:SERVICE}`, `{link_port:…}` | its two halves (for programs that take them apart, `redis-server --replicaof HOST PORT`) |
+//! | `{addr}` | client commands only: the `host:port` of the region's instance the client calls |
 //!
 //! `{{` and `}}` stand for literal braces. Every `{link:…}` must name a link
 //! the scenario declares; that is checked before anything starts.
@@ -34,6 +36,24 @@ pub enum Placeholder {
     Service,
     /// `{link:FROM->TO:SERVICE}`: the proxy address of a link.
     Link(LinkId),
+    /// `{link_host:FROM->TO:SERVICE}`: the host of a link's proxy address.
+    LinkHost(LinkId),
+    /// `{link_port:FROM->TO:SERVICE}`: the port of a link's proxy address.
+    LinkPort(LinkId),
+    /// `{addr}`: in a client command, the address of the instance it calls.
+    Addr,
+}
+
+impl Placeholder {
+    /// The link a `{link…:…}` placeholder names.
+    pub fn link(&self) -> Option<&LinkId> {
+        match self {
+            Placeholder::Link(link) | Placeholder::LinkHost(link) | Placeholder::LinkPort(link) => {
+                Some(link)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Placeholder {
@@ -45,6 +65,9 @@ impl fmt::Display for Placeholder {
             Placeholder::Region => f.write_str("{region}"),
             Placeholder::Service => f.write_str("{service}"),
             Placeholder::Link(link) => write!(f, "{{link:{link}}}"),
+            Placeholder::LinkHost(link) => write!(f, "{{link_host:{link}}}"),
+            Placeholder::LinkPort(link) => write!(f, "{{link_port:{link}}}"),
+            Placeholder::Addr => f.write_str("{addr}"),
         }
     }
 }
@@ -97,14 +120,23 @@ impl Template {
                 "port" => Placeholder::Port,
                 "region" => Placeholder::Region,
                 "service" => Placeholder::Service,
-                _ => match name.strip_prefix("link:") {
-                    Some(link) => Placeholder::Link(link.parse().map_err(|e| format!("{{{name}}}: {e}"))?),
-                    None => {
+                "addr" => Placeholder::Addr,
+                _ => {
+                    let link = |kind: fn(LinkId) -> Placeholder, id: &str| {
+                        id.parse().map(kind).map_err(|e| format!("{{{name}}}: {e}"))
+                    };
+                    if let Some(id) = name.strip_prefix("link:") {
+                        link(Placeholder::Link, id)?
+                    } else if let Some(id) = name.strip_prefix("link_host:") {
+                        link(Placeholder::LinkHost, id)?
+                    } else if let Some(id) = name.strip_prefix("link_port:") {
+                        link(Placeholder::LinkPort, id)?
+                    } else {
                         return Err(format!(
-                            "unknown placeholder {{{name}}} (known: {{listen}}, {{host}}, {{port}}, {{region}}, {{service}}, {{link:FROM->TO:SERVICE}})"
-                        ))
+                            "unknown placeholder {{{name}}} (known: {{listen}}, {{host}}, {{port}}, {{region}}, {{service}}, {{link:FROM->TO:SERVICE}}, {{link_host:…}}, {{link_port:…}}, and {{addr}} in client commands)"
+                        ));
                     }
-                },
+                }
             };
             if !literal.is_empty() {
                 parts.push(Part::Text(std::mem::take(&mut literal)));
@@ -199,6 +231,18 @@ mod tests {
         assert!(Template::parse("{link:us-east:inventory}")
             .unwrap_err()
             .contains("FROM->TO:SERVICE"));
+    }
+
+    #[test]
+    fn link_halves_and_addr_parse() {
+        let template = Template::parse("{link_host:a->b:kv} {link_port:a->b:kv} {addr}").unwrap();
+        let names: Vec<String> = template.placeholders().map(|p| p.to_string()).collect();
+        assert_eq!(
+            names,
+            ["{link_host:a->b:kv}", "{link_port:a->b:kv}", "{addr}"]
+        );
+        assert!(template.placeholders().take(2).all(|p| p.link().is_some()));
+        assert!(Template::parse("{link_host:a:kv}").is_err());
     }
 
     #[test]

@@ -254,6 +254,9 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
         }
     }
 
+    // Client commands (of workloads, probes, final reads) name links too.
+    let link_declared = |id: &LinkId| links_incomplete || first_declared.contains_key(id);
+
     // Workloads.
     let only_service = (service_names.len() == 1).then(|| service_names[0].as_str());
     let running = |service: &str| service_regions.get(service).cloned();
@@ -268,7 +271,7 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
             );
         }
         workload_names.push(entry.name.clone());
-        if let Some(workload) = entry.check(&at, only_service, &running, p) {
+        if let Some(workload) = entry.check(&at, only_service, &running, &link_declared, p) {
             workloads.push(workload);
         }
     }
@@ -276,7 +279,12 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
     // Probes.
     let mut probes = Vec::new();
     for (index, entry) in config.probes.iter().enumerate() {
-        if let Some(probe) = entry.check(&root.key("probes").index(index), &running, p) {
+        if let Some(probe) = entry.check(
+            &root.key("probes").index(index),
+            &running,
+            &link_declared,
+            p,
+        ) {
             probes.push(probe);
         }
     }
@@ -285,7 +293,13 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
     let mut final_reads = Vec::new();
     for (service, entry) in &config.final_reads {
         let at = root.key("final_reads").key(service);
-        if let Some(read) = entry.check(service, &at, service_regions.contains_key(service), p) {
+        if let Some(read) = entry.check(
+            service,
+            &at,
+            service_regions.contains_key(service),
+            &link_declared,
+            p,
+        ) {
             final_reads.push(read);
         }
     }

@@ -10,6 +10,11 @@
 //! Clients run "in" a region: they call that region's instance of the service
 //! directly, never through a link. Each request becomes a history record named
 //! after the workload, with the workload's `key` and `value`.
+//!
+//! Instead of a `request`, a workload may name a `client` process
+//! ([`super::client`]): each operation is then sent to that region's client
+//! as `{"id": …, "op": NAME, "key": …, "value": …}`, and the client says its
+//! outcome.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +24,8 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::client::{ClientCommand, ClientConfig};
+use super::link::LinkId;
 use crate::base::duration;
 use crate::base::{FieldPath, Problems};
 
@@ -56,8 +63,12 @@ pub struct WorkloadConfig {
     /// Requests in flight at most, in each region (default 1).
     #[serde(default = "default_concurrency")]
     pub concurrency: u32,
-    /// The request template.
-    pub request: RequestConfig,
+    /// The request template (exclusive with `client`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestConfig>,
+    /// A client process the operations go to instead (exclusive with `request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientConfig>,
     /// Which responses count as `ok` (default: any 2xx status).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ok_when: Option<OkWhenConfig>,
@@ -85,11 +96,22 @@ impl WorkloadConfig {
             regions: None,
             rate,
             concurrency: 1,
-            request,
+            request: Some(request),
+            client: None,
             ok_when: None,
             key: None,
             value: None,
             timeout: None,
+        }
+    }
+
+    /// A workload named `name` whose operations go to a client process, at
+    /// `rate` per second per region.
+    pub fn with_client(name: impl Into<String>, rate: f64, client: ClientConfig) -> Self {
+        Self {
+            request: None,
+            client: Some(client),
+            ..Self::new(name, rate, RequestConfig::new("GET", "/"))
         }
     }
 
@@ -281,8 +303,10 @@ pub struct Workload {
     pub rate_per_s: f64,
     /// Requests in flight at most, per region.
     pub concurrency: u32,
-    /// The request template.
+    /// The request template (for a `client` workload: unused, `GET /`).
     pub request: Request,
+    /// The client process the operations go to, instead of HTTP requests.
+    pub client: Option<ClientCommand>,
     /// Accepted statuses; empty means any 2xx.
     pub ok_status: Vec<u16>,
     /// Key for the history records.
@@ -326,12 +350,14 @@ pub(crate) fn check_statuses(statuses: &StatusList, path: &FieldPath, problems: 
 
 impl WorkloadConfig {
     /// Checks values; `service_regions` gives the regions that run a service
-    /// (in scenario order), `None` for an unknown service.
+    /// (in scenario order), `None` for an unknown service; `links` whether a
+    /// client command's `{link…}` names a declared link.
     pub(crate) fn check(
         &self,
         path: &FieldPath,
         default_service: Option<&str>,
         service_regions: &dyn Fn(&str) -> Option<Vec<String>>,
+        links: &dyn Fn(&LinkId) -> bool,
         problems: &mut Problems,
     ) -> Option<Workload> {
         let before = problems.len();
@@ -396,7 +422,35 @@ impl WorkloadConfig {
                 format!("{} must be within 1..={MAX_CONCURRENCY}", self.concurrency),
             );
         }
-        self.request.check(&path.key("request"), problems);
+        let client = match (&self.request, &self.client) {
+            (Some(request), None) => {
+                request.check(&path.key("request"), problems);
+                None
+            }
+            (None, Some(client)) => {
+                if self.ok_when.is_some() {
+                    problems.push(
+                        &path.key("ok_when"),
+                        "applies to `request` workloads only: a client says each outcome itself",
+                    );
+                }
+                client.check(&path.key("client"), links, problems)
+            }
+            (Some(_), Some(_)) => {
+                problems.push(
+                    path,
+                    "give either `request` (HTTP) or `client` (a client process), not both",
+                );
+                None
+            }
+            (None, None) => {
+                problems.push(
+                    path,
+                    "needs a `request` (HTTP) or a `client` (a client process) to send its operations",
+                );
+                None
+            }
+        };
         if let Some(ok_when) = &self.ok_when {
             check_statuses(
                 &ok_when.status,
@@ -417,7 +471,12 @@ impl WorkloadConfig {
             regions,
             rate_per_s: self.rate,
             concurrency: self.concurrency,
-            request: Request::from(&self.request),
+            request: Request::from(
+                self.request
+                    .as_ref()
+                    .unwrap_or(&RequestConfig::new("GET", "/")),
+            ),
+            client,
             ok_status: self
                 .ok_when
                 .as_ref()
@@ -445,6 +504,7 @@ mod tests {
             &FieldPath::root().key("workload").index(0),
             Some("inventory"),
             &regions,
+            &|_| true,
             &mut problems,
         );
         (
@@ -494,6 +554,8 @@ mod tests {
             .ok_when_status([99]);
         config
             .request
+            .as_mut()
+            .unwrap()
             .headers
             .insert("bad header".into(), "x".into());
         let (_, problems) = check(&config);
@@ -514,6 +576,34 @@ mod tests {
                 "workload[0].ok_when.status",
             ]
         );
+    }
+
+    #[test]
+    fn a_client_workload_needs_no_request_and_refuses_ok_when() {
+        let client = ClientConfig::new(["python3", "client.py", "{addr}"]);
+        let (Some(workload), problems) =
+            check(&WorkloadConfig::with_client("put", 10.0, client.clone()))
+        else {
+            panic!("invalid")
+        };
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(workload.client.is_some());
+        let (_, problems) =
+            check(&WorkloadConfig::with_client("put", 10.0, client.clone()).ok_when_status([200]));
+        assert_eq!(
+            problems,
+            ["workload[0].ok_when: applies to `request` workloads only: a client says each outcome itself"]
+        );
+        let both = WorkloadConfig {
+            client: Some(client),
+            ..WorkloadConfig::new("put", 10.0, RequestConfig::new("GET", "/"))
+        };
+        assert!(check(&both).1[0].contains("not both"));
+        let neither = WorkloadConfig {
+            request: None,
+            ..WorkloadConfig::new("put", 10.0, RequestConfig::new("GET", "/"))
+        };
+        assert!(check(&neither).1[0].contains("needs a `request`"));
     }
 
     #[test]

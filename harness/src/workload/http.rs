@@ -35,6 +35,62 @@ pub async fn run(
     client: HttpClient,
     stop: CancellationToken,
 ) {
+    let address: Arc<str> = address.into();
+    let send_workload = workload.clone();
+    let send = move |_op: &OpRecord, vars: &OpVars<'_>| {
+        let workload = send_workload.clone();
+        let path = vars.render(&workload.request.path);
+        let body = workload.request.body.as_ref().map(|b| vars.render_value(b));
+        let (client, address) = (client.clone(), address.clone());
+        async move {
+            let reply = client
+                .send(
+                    &address,
+                    &workload.request.method,
+                    &path,
+                    body.as_ref(),
+                    &workload.request.headers,
+                    workload.timeout,
+                )
+                .await;
+            Completion {
+                outcome: reply.outcome(|status| workload.is_ok(status)),
+                detail: reply.detail,
+                value: None,
+                at: None,
+            }
+        }
+    };
+    open_loop(workload, region, recorder, stop, send).await;
+}
+
+/// How one operation of an open-loop workload ended.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// Its detail.
+    pub detail: String,
+    /// The value to record instead of the workload's (what a read returned).
+    pub value: Option<serde_json::Value>,
+    /// When it completed, if known more precisely than when `send` returned.
+    pub at: Option<Instant>,
+}
+
+/// The open loop shared by HTTP and client-process workloads: arrivals at
+/// the workload's rate in `region`, at most `concurrency` in flight, a
+/// bounded queue behind them; `send` performs one operation (its record and
+/// placeholders given) and says how it ended.
+pub(crate) async fn open_loop<S, F>(
+    workload: Arc<Workload>,
+    region: String,
+    recorder: Arc<Recorder>,
+    stop: CancellationToken,
+    send: S,
+) where
+    S: Fn(&OpRecord, &OpVars<'_>) -> F,
+    F: std::future::Future<Output = Completion> + Send + 'static,
+{
     let rate = workload.rate_per_s.max(f64::MIN_POSITIVE);
     let interval = Duration::from_secs_f64((1.0 / rate).min(3600.0));
     let concurrency = workload.concurrency.max(1) as usize;
@@ -42,7 +98,6 @@ pub async fn run(
     let waiting = Arc::new(AtomicUsize::new(0));
     let client_name: Arc<str> = format!("{}-{}", workload.name, region).into();
     let region: Arc<str> = region.into();
-    let address: Arc<str> = address.into();
     let tasks = TaskTracker::new();
     let mut due = Instant::now();
     let mut seq = 0u64;
@@ -85,15 +140,11 @@ pub async fn run(
             });
             continue;
         }
-        let path = vars.render(&workload.request.path);
-        let body = workload.request.body.as_ref().map(|b| vars.render_value(b));
-        let (workload, recorder, client, slots, waiting, address, stop) = (
-            workload.clone(),
+        let exchange = send(&op, &vars);
+        let (recorder, slots, waiting, stop) = (
             recorder.clone(),
-            client.clone(),
             slots.clone(),
             waiting.clone(),
-            address.clone(),
             stop.clone(),
         );
         tasks.spawn(async move {
@@ -105,21 +156,13 @@ pub async fn run(
             };
             waiting.fetch_sub(1, Ordering::Relaxed);
             let Ok(_slot) = slot else { return };
-            let reply = client
-                .send(
-                    &address,
-                    &workload.request.method,
-                    &path,
-                    body.as_ref(),
-                    &workload.request.headers,
-                    workload.timeout,
-                )
-                .await;
-            let outcome = reply.outcome(|status| workload.is_ok(status));
+            let done = exchange.await;
+            let end_ns = recorder.ns_at(done.at.unwrap_or_else(Instant::now));
             recorder.op(OpRecord {
-                end_ns: recorder.now_ns(),
-                outcome,
-                detail: Some(reply.detail),
+                end_ns,
+                outcome: done.outcome,
+                value: done.value.unwrap_or(op.value),
+                detail: Some(done.detail),
                 ..op
             });
         });

@@ -9,6 +9,9 @@
 //! - [`probe`]: the replication probe (write a marker in one region, poll the
 //!   others until it shows).
 //! - [`final_read`]: reads of every region's state after the schedule.
+//! - [`process`]: a client process speaking JSON Lines on stdin/stdout
+//!   (any language drives the system); [`process_workload`]: open-loop
+//!   workloads through one; [`clients`]: the client processes of a drill.
 //! - [`custom`]: any async closure as a workload.
 //! - [`template`]: per-operation placeholders (`{seq}`, `{region}`, …).
 
@@ -21,10 +24,13 @@ use tokio::time::Instant;
 use crate::history::{History, OpRecord, Record, RunRecord, HISTORY_VERSION};
 
 pub mod client;
+pub mod clients;
 pub mod custom;
 pub mod final_read;
 pub mod http;
 pub mod probe;
+pub mod process;
+pub mod process_workload;
 pub mod template;
 
 /// The drill's clock and history. Shared by every workload, probe and the runner.
