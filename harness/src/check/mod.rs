@@ -33,6 +33,7 @@ pub mod no_oversell;
 pub mod percentiles;
 pub mod replication_lag;
 pub mod sli;
+mod value_key;
 pub mod window;
 
 #[cfg(test)]
