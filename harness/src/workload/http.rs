@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -116,9 +117,14 @@ pub async fn run(
                 )
                 .await;
             let outcome = reply.outcome(|status| workload.is_ok(status));
+            let value = match &workload.read_value {
+                Some(pointer) => reply.body.pointer(pointer).cloned().unwrap_or(Value::Null),
+                None => op.value,
+            };
             recorder.op(OpRecord {
                 end_ns: recorder.now_ns(),
                 outcome,
+                value,
                 detail: Some(reply.detail),
                 ..op
             });
