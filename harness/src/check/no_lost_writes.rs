@@ -93,7 +93,7 @@ impl NoLostWrites {
             );
         }
         let reads: Vec<&OpRecord> = final_reads(history)
-            .filter(|r| self.service.is_none() || r.key == self.service)
+            .filter(|r| self.service.is_none() || r.key.as_deref() == self.service.as_deref())
             .collect();
         if reads.is_empty() {
             return CheckResult::unknown(
@@ -487,9 +487,9 @@ mod tests {
             let writes: Vec<&OpRecord> = ops.iter().copied().filter(|o| o.op == "put").collect();
             let mut regions: BTreeMap<String, BTreeMap<String, &OpRecord>> = BTreeMap::new();
             for read in ops.iter().filter(|o| o.op == FINAL_READ_OP) {
-                let services = regions.entry(read.region.clone()).or_default();
+                let services = regions.entry(read.region.to_string()).or_default();
                 if read.outcome == Outcome::Ok {
-                    let service = read.key.clone().unwrap_or_default();
+                    let service = read.key.as_deref().unwrap_or_default().to_owned();
                     let keep = services
                         .get(&service)
                         .is_none_or(|r| (r.end_ns, r.id) < (read.end_ns, read.id));

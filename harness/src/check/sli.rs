@@ -195,7 +195,7 @@ pub fn workload_ops<'a>(
 /// The regions that workload operations were sent to.
 pub fn workload_regions(history: &History, op: Option<&str>) -> BTreeSet<String> {
     workload_ops(history, op)
-        .map(|o| o.region.clone())
+        .map(|o| o.region.to_string())
         .collect()
 }
 

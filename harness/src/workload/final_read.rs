@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::HttpClient;
 use super::Recorder;
 use crate::check::FINAL_READ_OP;
-use crate::history::{OpRecord, Outcome};
+use crate::history::{OpRecord, Outcome, Sym};
 
 /// Pause between rounds of reads while regions disagree.
 const ROUND_PAUSE: Duration = Duration::from_millis(100);
@@ -66,10 +66,10 @@ pub async fn run(
             });
             recorder.op(OpRecord {
                 id,
-                client: format!("final-read-{service}"),
-                region: region.clone(),
-                op: FINAL_READ_OP.to_owned(),
-                key: Some(service.to_owned()),
+                client: format!("final-read-{service}").into(),
+                region: region.as_str().into(),
+                op: FINAL_READ_OP.into(),
+                key: Some(Sym::from(service)),
                 value: if outcome == Outcome::Ok {
                     reply.body
                 } else {
@@ -78,7 +78,7 @@ pub async fn run(
                 start_ns,
                 end_ns: recorder.now_ns(),
                 outcome,
-                detail: Some(reply.detail),
+                detail: Some(reply.detail.into()),
             });
         }
         let agree = digests.iter().all(|d| d.is_some() && *d == digests[0]);

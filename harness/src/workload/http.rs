@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::client::HttpClient;
 use super::template::OpVars;
 use super::Recorder;
-use crate::history::{OpRecord, Outcome};
+use crate::history::{OpRecord, Outcome, Sym};
 use crate::scenario::Workload;
 
 /// How many arrivals may wait for a free slot, per concurrency slot.
@@ -44,6 +44,7 @@ pub async fn run(
     let client_name: Arc<str> = format!("{}-{}", workload.name, region).into();
     let region: Arc<str> = region.into();
     let address: Arc<str> = address.into();
+    let op_name: Sym = workload.name.as_str().into();
     let tasks = TaskTracker::new();
     let mut due = Instant::now();
     let mut seq = 0u64;
@@ -65,10 +66,10 @@ pub async fn run(
         };
         let op = OpRecord {
             id,
-            client: client_name.to_string(),
-            region: region.to_string(),
-            op: workload.name.clone(),
-            key: workload.key.as_deref().map(|k| vars.render(k)),
+            client: client_name.clone().into(),
+            region: region.clone().into(),
+            op: op_name.clone(),
+            key: workload.key.as_deref().map(|k| vars.render(k).into()),
             value: vars.render_value(&workload.value),
             start_ns: recorder.ns_at(intended),
             end_ns: 0,
@@ -78,10 +79,13 @@ pub async fn run(
         if waiting.load(Ordering::Relaxed) >= concurrency * QUEUE_PER_SLOT {
             recorder.op(OpRecord {
                 end_ns: recorder.now_ns(),
-                detail: Some(format!(
-                    "client queue full: {concurrency} in flight, {} waiting",
-                    concurrency * QUEUE_PER_SLOT
-                )),
+                detail: Some(
+                    format!(
+                        "client queue full: {concurrency} in flight, {} waiting",
+                        concurrency * QUEUE_PER_SLOT
+                    )
+                    .into(),
+                ),
                 ..op
             });
             continue;
@@ -125,7 +129,7 @@ pub async fn run(
                 end_ns: recorder.now_ns(),
                 outcome,
                 value,
-                detail: Some(reply.detail),
+                detail: Some(reply.detail.into()),
                 ..op
             });
         });
