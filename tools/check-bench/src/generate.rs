@@ -70,7 +70,7 @@ const MS: u64 = 1_000_000;
 fn invariant(case: &Case) -> Value {
     match case.checker {
         "no_lost_writes" => json!({"no_lost_writes": {"op": "put", "service": "kv"}}),
-        "convergence" => json!({"convergence": {"within": "10000h", "service": "kv"}}),
+        "convergence" => json!({"convergence": {"within": "100h", "service": "kv"}}),
         "replication_lag" => json!({"replication_lag": {"max": "2s", "grace_after_heal": "5s"}}),
         "blast_radius" => json!({"blast_radius": {"slo": {"success_rate": 0.9, "p99": "500ms"}}}),
         "availability" => json!({"availability": {"min": 0.5}}),
@@ -92,6 +92,7 @@ fn scenario(case: &Case) -> Value {
         "seed": 1,
         "regions": ["us-east", "eu-west"],
         "services": {"kv": {"us-east": instance("us-east"), "eu-west": instance("eu-west")}},
+        "links": [{"between": ["us-east", "eu-west"], "service": "kv", "latency": "40ms"}],
         "workload": [
             {"name": "put", "service": "kv", "rate": 10, "request": {"method": "PUT", "path": "/kv/k", "body": 1}},
             {"name": "get", "service": "kv", "rate": 10, "request": {"method": "GET", "path": "/kv/k"}},

@@ -71,6 +71,8 @@ fn main() -> ExitCode {
     }
 }
 
+// A benchmark measures real time; there is no runtime to pause here.
+#[allow(clippy::disallowed_methods)]
 fn measure(command: &[String]) -> ExitCode {
     let started = Instant::now();
     let status = Command::new(&command[0])
@@ -154,6 +156,12 @@ fn bench(cli: &Cli) -> Result<(), String> {
         let mut exit = 0;
         for _ in 0..cli.reps {
             let (wall, rss, code) = run_once(&me, &cli.faultline, &history, &scenario)?;
+            if code == 64 || code < 0 {
+                return Err(format!(
+                    "faultline check refused {} (exit {code}); run it by hand to see why",
+                    dir.display()
+                ));
+            }
             walls.push(wall);
             rsss.push(rss);
             exit = code;
