@@ -131,31 +131,16 @@ impl NoLostWrites {
             .filter(|w| w.outcome == Outcome::Ok && w.key.is_none())
             .count();
         let latest = LatestStarts::of(&writes);
-        // region → key → the values its services hold for the key: one hash
-        // lookup per write and region instead of a walk down each service's
-        // (possibly huge) map.
-        let held_by_region: Vec<(&str, HashMap<&str, Vec<&Value>>)> = states
-            .iter()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(region, services)| {
-                let mut held: HashMap<&str, Vec<&Value>> = HashMap::new();
-                for read in services.values() {
-                    if let Value::Object(data) = read_data(read) {
-                        for (key, value) in data {
-                            held.entry(key.as_str()).or_default().push(value);
-                        }
-                    }
-                }
-                (*region, held)
-            })
-            .collect();
         let mut lost: Vec<(&OpRecord, Vec<&str>)> = Vec::new();
         let mut superseded = 0u64;
         for &write in &acknowledged {
             let key = write.key.as_deref().unwrap_or_default();
             let mut lacking = Vec::new();
-            for (region, held_keys) in &held_by_region {
-                let held: &[&Value] = held_keys.get(key).map_or(&[], Vec::as_slice);
+            for (region, services) in states.iter().filter(|(_, s)| !s.is_empty()) {
+                let held: Vec<&Value> = services
+                    .values()
+                    .filter_map(|read| read_data(read).get(key))
+                    .collect();
                 if held.iter().any(|value| holds(value, &write.value)) {
                     continue;
                 }
