@@ -95,7 +95,7 @@ impl Convergence {
     /// Judges the history.
     pub fn check(&self, history: &History) -> CheckResult {
         let reads: Vec<&OpRecord> = final_reads(history)
-            .filter(|o| self.service.is_none() || o.key == self.service)
+            .filter(|o| self.service.is_none() || o.key.as_deref() == self.service.as_deref())
             .collect();
         if reads.is_empty() {
             return CheckResult::unknown(
@@ -120,11 +120,11 @@ impl Convergence {
         // service → region → the latest successful read in time (None: none was).
         let mut services: BTreeMap<String, BTreeMap<String, Option<&OpRecord>>> = BTreeMap::new();
         for &read in &reads {
-            let service = read.key.clone().unwrap_or_default();
+            let service = read.key.as_deref().unwrap_or_default().to_owned();
             let slot = services
                 .entry(service)
                 .or_default()
-                .entry(read.region.clone())
+                .entry(read.region.to_string())
                 .or_default();
             let in_time = read.outcome == Outcome::Ok
                 && heal_ns.is_none_or(|h| read.start_ns >= h)

@@ -17,6 +17,7 @@
 //! - [`convergence`]: replicas agree within a deadline after the last heal.
 //! - [`no_lost_writes`]: every acknowledged write is present everywhere at the end.
 //! - [`availability`]: the success rate of a region (or all) stays above a floor.
+//! - [`linearizable`]: every key's reads, writes and CAS behave as one atomic register.
 //! - [`custom`]: a Rust closure.
 //!
 //! And what they share: [`window`] (fault windows), [`sli`] (per-region SLIs per
@@ -28,11 +29,13 @@ pub mod availability;
 pub mod blast_radius;
 pub mod convergence;
 pub mod custom;
+pub mod linearizable;
 pub mod no_lost_writes;
 pub mod no_oversell;
 pub mod percentiles;
 pub mod replication_lag;
 pub mod sli;
+mod value_key;
 pub mod window;
 
 #[cfg(test)]
@@ -49,6 +52,7 @@ pub use availability::{Availability, AvailabilityConfig};
 pub use blast_radius::{BlastRadius, BlastRadiusConfig, SloConfig};
 pub use convergence::{Convergence, ConvergenceConfig};
 pub use custom::{CheckFn, Custom};
+pub use linearizable::{Linearizable, LinearizableConfig};
 pub use no_lost_writes::{NoLostWrites, NoLostWritesConfig};
 pub use no_oversell::{NoOversell, NoOversellConfig};
 pub use replication_lag::{RegionPair, ReplicationLag, ReplicationLagConfig};
@@ -204,6 +208,8 @@ pub enum InvariantConfig {
     NoLostWrites(NoLostWritesConfig),
     /// See [`availability`].
     Availability(AvailabilityConfig),
+    /// See [`linearizable`].
+    Linearizable(LinearizableConfig),
 }
 
 impl InvariantConfig {
@@ -219,6 +225,7 @@ impl InvariantConfig {
             InvariantConfig::Convergence(c) => Invariant::Convergence(c.validate()?),
             InvariantConfig::NoLostWrites(c) => Invariant::NoLostWrites(c.validate()?),
             InvariantConfig::Availability(c) => Invariant::Availability(c.validate()?),
+            InvariantConfig::Linearizable(c) => Invariant::Linearizable(c.validate()?),
         })
     }
 }
@@ -295,6 +302,8 @@ pub enum Invariant {
     NoLostWrites(NoLostWrites),
     /// See [`availability`].
     Availability(Availability),
+    /// See [`linearizable`].
+    Linearizable(Linearizable),
     /// A Rust closure over the history.
     Custom(Custom),
 }
@@ -318,6 +327,7 @@ impl Invariant {
             Invariant::Convergence(i) => i.name(),
             Invariant::NoLostWrites(i) => i.name(),
             Invariant::Availability(i) => i.name(),
+            Invariant::Linearizable(i) => i.name(),
             Invariant::Custom(i) => i.name().to_owned(),
         }
     }
@@ -331,6 +341,7 @@ impl Invariant {
             Invariant::Convergence(i) => i.check(history),
             Invariant::NoLostWrites(i) => i.check(history),
             Invariant::Availability(i) => i.check(history),
+            Invariant::Linearizable(i) => i.check(history),
             Invariant::Custom(i) => i.check(history),
         }
     }
@@ -400,6 +411,7 @@ mod tests {
             {"convergence": {"within": "10s"}},
             {"no_lost_writes": {"op": "put"}},
             {"availability": {"region": "us-east", "min": 0.95}},
+            {"linearizable": {"write": "put", "read": "get", "cas": "cas", "key": "reg"}},
         ]))
         .unwrap();
         let names: Vec<String> = configs
@@ -415,6 +427,7 @@ mod tests {
                 "convergence(within 10s)",
                 "no_lost_writes(put)",
                 "availability(us-east)",
+                "linearizable(put/get/cas reg)",
             ]
         );
     }

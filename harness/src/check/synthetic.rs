@@ -54,10 +54,10 @@ pub(crate) fn op_kv(
 ) -> Record {
     Record::Op(OpRecord {
         id,
-        client: format!("{name}-{region}"),
+        client: format!("{name}-{region}").into(),
         region: region.into(),
         op: name.into(),
-        key: key.map(str::to_owned),
+        key: key.map(Into::into),
         value,
         start_ns,
         end_ns,

@@ -534,6 +534,7 @@ fn invariant_name(config: &InvariantConfig) -> &'static str {
         InvariantConfig::Convergence(_) => "convergence",
         InvariantConfig::NoLostWrites(_) => "no_lost_writes",
         InvariantConfig::Availability(_) => "availability",
+        InvariantConfig::Linearizable(_) => "linearizable",
     }
 }
 
@@ -567,10 +568,10 @@ fn check_invariant_references(
     };
     // Rust users may drive their own closures as workloads, so an `op` is
     // only checked when the scenario declares workloads.
-    let op = |op: &str, p: &mut Problems| {
+    let op_in = |field: &str, op: &str, p: &mut Problems| {
         if !facts.workloads.is_empty() && !facts.workloads.iter().any(|w| w == op) {
             p.push(
-                &at.key("op"),
+                &at.key(field),
                 format!(
                     "{op:?} names no workload (workloads: {})",
                     facts.workloads.join(", ")
@@ -578,6 +579,7 @@ fn check_invariant_references(
             );
         }
     };
+    let op = |op: &str, p: &mut Problems| op_in("op", op, p);
     let final_read = |service: &Option<String>, p: &mut Problems| match service {
         Some(service) if !facts.services.contains(service) => {
             p.push(
@@ -627,6 +629,13 @@ fn check_invariant_references(
             }
             if let Some(name) = &c.op {
                 op(name, p);
+            }
+        }
+        InvariantConfig::Linearizable(c) => {
+            op_in("read", &c.read, p);
+            op_in("write", &c.write, p);
+            if let Some(cas) = &c.cas {
+                op_in("cas", cas, p);
             }
         }
     }

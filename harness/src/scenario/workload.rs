@@ -78,6 +78,13 @@ pub struct WorkloadConfig {
     /// The value its history records carry (e.g. the quantity an order sells).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    /// Where in the response body the value an operation read is, as a JSON
+    /// pointer (`"/value"`; `""` for the whole body). Its records then carry
+    /// that part of the body as their `value` (`null` where the body has no
+    /// such part, e.g. a 404), which is what the `linearizable` checker reads.
+    /// Exclusive with `value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_value: Option<String>,
     /// How long a request may take before its outcome is `unknown` (default `"5s"`).
     #[serde(
         default,
@@ -101,6 +108,7 @@ impl WorkloadConfig {
             ok_when: None,
             key: None,
             value: None,
+            read_value: None,
             timeout: None,
         }
     }
@@ -313,6 +321,9 @@ pub struct Workload {
     pub key: Option<String>,
     /// Value for the history records (`null` when not given).
     pub value: Value,
+    /// A JSON pointer into the response body: the records carry what it
+    /// points at as their value instead of `value`.
+    pub read_value: Option<String>,
     /// Request timeout; past it the outcome is `unknown`.
     pub timeout: Duration,
 }
@@ -458,6 +469,20 @@ impl WorkloadConfig {
                 problems,
             );
         }
+        if let Some(pointer) = &self.read_value {
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                problems.push(
+                    &path.key("read_value"),
+                    format!("{pointer:?} must be a JSON pointer: \"\" or starting with '/', e.g. \"/value\""),
+                );
+            }
+            if self.value.is_some() {
+                problems.push(
+                    &path.key("read_value"),
+                    "cannot be given with `value`: the record's value is what was read",
+                );
+            }
+        }
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             problems.push(&path.key("timeout"), "must be greater than zero");
@@ -484,6 +509,7 @@ impl WorkloadConfig {
                 .unwrap_or_default(),
             key: self.key.clone(),
             value: self.value.clone().unwrap_or(Value::Null),
+            read_value: self.read_value.clone(),
             timeout,
         })
     }

@@ -17,7 +17,7 @@ use super::client::HttpClient;
 use super::process::ClientProcess;
 use super::Recorder;
 use crate::check::FINAL_READ_OP;
-use crate::history::{OpRecord, Outcome};
+use crate::history::{OpRecord, Outcome, Sym};
 
 /// Pause between rounds of reads while regions disagree.
 const ROUND_PAUSE: Duration = Duration::from_millis(100);
@@ -134,15 +134,15 @@ async fn rounds<R, F>(
             });
             recorder.op(OpRecord {
                 id,
-                client: format!("final-read-{service}"),
-                region: region.clone(),
-                op: FINAL_READ_OP.to_owned(),
-                key: Some(service.to_owned()),
+                client: format!("final-read-{service}").into(),
+                region: region.as_str().into(),
+                op: FINAL_READ_OP.into(),
+                key: Some(Sym::from(service)),
                 value: state,
                 start_ns,
                 end_ns: recorder.now_ns(),
                 outcome,
-                detail: Some(detail),
+                detail: Some(detail.into()),
             });
         }
         let agree = digests.iter().all(|d| d.is_some() && *d == digests[0]);

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use super::client::HttpClient;
 use super::template::OpVars;
 use super::Recorder;
-use crate::history::{OpRecord, Outcome};
+use crate::history::{OpRecord, Outcome, Sym};
 use crate::scenario::Workload;
 
 /// How many arrivals may wait for a free slot, per concurrency slot.
@@ -53,10 +54,16 @@ pub async fn run(
                     workload.timeout,
                 )
                 .await;
+            // A read records what it read (`read_value`, a JSON pointer into
+            // the body), which is what `linearizable` judges.
+            let value = workload
+                .read_value
+                .as_ref()
+                .map(|pointer| reply.body.pointer(pointer).cloned().unwrap_or(Value::Null));
             Completion {
                 outcome: reply.outcome(|status| workload.is_ok(status)),
                 detail: reply.detail,
-                value: None,
+                value,
                 at: None,
             }
         }
@@ -98,6 +105,7 @@ pub(crate) async fn open_loop<S, F>(
     let waiting = Arc::new(AtomicUsize::new(0));
     let client_name: Arc<str> = format!("{}-{}", workload.name, region).into();
     let region: Arc<str> = region.into();
+    let op_name: Sym = workload.name.as_str().into();
     let tasks = TaskTracker::new();
     let mut due = Instant::now();
     let mut seq = 0u64;
@@ -119,10 +127,10 @@ pub(crate) async fn open_loop<S, F>(
         };
         let op = OpRecord {
             id,
-            client: client_name.to_string(),
-            region: region.to_string(),
-            op: workload.name.clone(),
-            key: workload.key.as_deref().map(|k| vars.render(k)),
+            client: client_name.clone().into(),
+            region: region.clone().into(),
+            op: op_name.clone(),
+            key: workload.key.as_deref().map(|k| vars.render(k).into()),
             value: vars.render_value(&workload.value),
             start_ns: recorder.ns_at(intended),
             end_ns: 0,
@@ -132,10 +140,13 @@ pub(crate) async fn open_loop<S, F>(
         if waiting.load(Ordering::Relaxed) >= concurrency * QUEUE_PER_SLOT {
             recorder.op(OpRecord {
                 end_ns: recorder.now_ns(),
-                detail: Some(format!(
-                    "client queue full: {concurrency} in flight, {} waiting",
-                    concurrency * QUEUE_PER_SLOT
-                )),
+                detail: Some(
+                    format!(
+                        "client queue full: {concurrency} in flight, {} waiting",
+                        concurrency * QUEUE_PER_SLOT
+                    )
+                    .into(),
+                ),
                 ..op
             });
             continue;
@@ -162,7 +173,7 @@ pub(crate) async fn open_loop<S, F>(
                 end_ns,
                 outcome: done.outcome,
                 value: done.value.unwrap_or(op.value),
-                detail: Some(done.detail),
+                detail: Some(done.detail.into()),
                 ..op
             });
         });

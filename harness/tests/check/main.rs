@@ -39,7 +39,7 @@ fn op(
 ) -> Record {
     Record::Op(OpRecord {
         id,
-        client: format!("{name}-{region}"),
+        client: format!("{name}-{region}").into(),
         region: region.into(),
         op: name.into(),
         key: Some(key.into()),

@@ -94,15 +94,15 @@ fn pinger(from: &'static str, to: &'static str, start: Arc<OnceLock<Instant>>) -
                         };
                     recorder.op(OpRecord {
                         id,
-                        client: format!("ping-{from}"),
-                        region: from.to_owned(),
-                        op: format!("ping {from}->{to}"),
-                        key: Some(line),
+                        client: format!("ping-{from}").into(),
+                        region: from.into(),
+                        op: format!("ping {from}->{to}").into(),
+                        key: Some(line.into()),
                         value: Value::Null,
                         start_ns,
                         end_ns: recorder.now_ns(),
                         outcome,
-                        detail: Some(detail),
+                        detail: Some(detail.into()),
                     });
                 });
             }

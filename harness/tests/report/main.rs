@@ -49,7 +49,7 @@ fn op(
 ) -> Record {
     Record::Op(OpRecord {
         id,
-        client: format!("{name}-{region}-0"),
+        client: format!("{name}-{region}-0").into(),
         region: region.into(),
         op: name.into(),
         key: Some(key.into()),
@@ -57,7 +57,7 @@ fn op(
         start_ns,
         end_ns: start_ns + latency_ns,
         outcome,
-        detail: detail.map(str::to_owned),
+        detail: detail.map(Into::into),
     })
 }
 

@@ -32,7 +32,7 @@ async fn promoting_the_replica_during_a_partition_loses_acknowledged_writes() {
         .history
         .ops()
         .filter(|o| o.op == "failover" && o.outcome == Outcome::Ok)
-        .filter_map(|o| o.detail.clone())
+        .filter_map(|o| o.detail.as_ref().map(|d| d.to_string()))
         .collect();
     assert!(
         ticks.iter().any(|t| t.contains("promoted the replica")),

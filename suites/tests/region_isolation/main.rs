@@ -101,15 +101,15 @@ async fn put(
         .await;
     recorder.op(OpRecord {
         id: recorder.next_id(),
-        client: format!("{CART}-{region}"),
-        region: region.to_owned(),
-        op: CART.to_owned(),
-        key: Some(key.to_owned()),
+        client: format!("{CART}-{region}").into(),
+        region: region.into(),
+        op: CART.into(),
+        key: Some(key.into()),
         value,
         start_ns: invoked_ns,
         end_ns: recorder.now_ns(),
         outcome: reply.outcome(|status| (200..300).contains(&status)),
-        detail: Some(reply.detail),
+        detail: Some(reply.detail.into()),
     });
 }
 
