@@ -502,19 +502,49 @@ macro_rules! each_stage {
 }
 
 /// The operations every stage implements.
+///
+/// Most stages only compute when each chunk may leave and keep their chunks
+/// in a [`TimedQueue`]: they implement `push` and hand out their queue, and
+/// the defaults of `poll`, `deadline`, `held` and `drain` work on it. A stage
+/// without a queue, or with more to do, overrides them.
 pub trait StageOps {
     /// Accepts a chunk (its `at` is when it reached this stage).
     fn push(&mut self, chunk: Chunk, rng: &mut ChaCha8Rng);
+    /// The stage's queue of chunks with release times, if it keeps one.
+    fn queue(&self) -> Option<&TimedQueue> {
+        None
+    }
+    /// The same queue, to take chunks from.
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        None
+    }
     /// Yields the next released chunk or control action at `now`, if any.
-    fn poll(&mut self, now: Instant, rng: &mut ChaCha8Rng) -> Option<Yield>;
+    /// By default: the queue's front chunk once its release time has come.
+    fn poll(&mut self, now: Instant, _rng: &mut ChaCha8Rng) -> Option<Yield> {
+        self.queue_mut()?.pop_ready(now).map(Yield::Chunk)
+    }
     /// The earliest time `poll` may yield something new without a `push`.
-    fn deadline(&self) -> Option<Instant>;
-    /// Bytes the stage holds.
-    fn held(&self) -> usize;
+    /// By default: the queue's front release time.
+    fn deadline(&self) -> Option<Instant> {
+        self.queue()?.deadline()
+    }
+    /// Bytes the stage holds. By default: the queue's bytes.
+    fn held(&self) -> usize {
+        self.queue().map_or(0, TimedQueue::bytes)
+    }
     /// Takes every held chunk, in order, when the pipeline is replaced.
     /// `removed` is true when this fault is gone from the new set (a healed
     /// blackhole re-times its chunks here), false when it is only rebuilt.
-    fn drain(&mut self, now: Instant, removed: bool) -> Drained;
+    /// By default: the queue's chunks, re-timed to their arrival.
+    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
+        Drained {
+            chunks: self
+                .queue_mut()
+                .map(TimedQueue::drain_to_arrival)
+                .unwrap_or_default(),
+            control: None,
+        }
+    }
 }
 
 /// What a stage hands back when the pipeline is replaced.
