@@ -35,7 +35,7 @@ pub mod shared;
 pub mod splice;
 pub mod timer;
 
-pub use fault::{Direction, Fault, FaultError, FaultKind, OnHeal};
+pub use fault::{Direction, Fault, FaultError, FaultKind, OnHeal, Throughput};
 pub use proxy::{FaultGuard, Proxy, ProxyError, ProxyInfo, ProxySpec};
 pub use registry::{ProxyUpdate, Registry, RegistryError};
 pub use shared::{Limits, StatsSnapshot};

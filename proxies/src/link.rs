@@ -23,6 +23,7 @@ use std::io;
 use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rand::SeedableRng;
@@ -71,6 +72,9 @@ pub struct Link {
     pub shared: Arc<Shared>,
     /// Cancelled when the connection ends.
     pub cancel: CancellationToken,
+    /// The connection's measured round trip (the proxy's handshake time with
+    /// the upstream), the floor under a `loss` fault's congestion model.
+    pub rtt_floor: Duration,
 }
 
 /// Smallest and largest read of the faulted path. Reads adapt between them:
@@ -95,6 +99,7 @@ impl Link {
             rng,
             shared,
             cancel,
+            rtt_floor,
         } = self;
         let splice = shared.limits.splice;
         let mut state = LinkState {
@@ -106,6 +111,7 @@ impl Link {
             shared,
             cancel,
             splice,
+            rtt_floor,
         };
         // An async block that borrows its capture, rather than an async fn
         // taking `self`: an async fn would store its argument twice.
@@ -150,6 +156,8 @@ struct LinkState {
     cancel: CancellationToken,
     /// False for good once the kernel refused splice(2) on these sockets.
     splice: bool,
+    /// See [`Link::rtt_floor`].
+    rtt_floor: Duration,
 }
 
 /// How a stretch on the faulted path ended.
@@ -185,7 +193,7 @@ impl LinkState {
     /// the fast path had read but not written; they lead the stream.
     async fn faulted(&mut self, in_flight: Option<Bytes>) -> Faulted {
         let mut rng = self.rng.unpark();
-        let mut pipeline = Pipeline::default();
+        let mut pipeline = Pipeline::new(self.rtt_floor);
         let mut out: VecDeque<Chunk> = VecDeque::new();
         let mut src_done = false;
         let mut held = HeldGauge {
@@ -344,8 +352,6 @@ async fn sleep_until(timer: &ReleaseTimer, deadline: Option<Instant>) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use rand::RngCore;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -406,6 +412,7 @@ mod tests {
             rng: ChaCha8Rng::seed_from_u64(1),
             shared: shared(Limits::default()),
             cancel: CancellationToken::new(),
+            rtt_floor: Duration::ZERO,
         };
         // Two of these per connection, plus the task and sockets, must stay
         // under DESIGN.md's 4 KB of user memory per idle connection.
@@ -475,6 +482,7 @@ mod tests {
             rng: ChaCha8Rng::seed_from_u64(1),
             shared: shared.clone(),
             cancel: CancellationToken::new(),
+            rtt_floor: Duration::ZERO,
         };
         let running = tokio::spawn(link.run());
         // Make room, a little at a time, until the link is past its first

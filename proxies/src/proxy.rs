@@ -15,13 +15,14 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admission::{admit, Admission};
 use crate::fault::{ActiveFault, Direction, Fault, FaultError, FaultKind, FaultSet};
 use crate::link::{Link, LinkEnd};
-use crate::listener;
+use crate::listener::{self, Gate, Placeholder};
 use crate::shared::{Limits, Shared, StatsSnapshot};
 
 /// What a proxy is asked to be.
@@ -98,6 +99,13 @@ struct State {
     /// [`Proxy::set_enabled`]). Dropped whenever listening stops, or the
     /// listener would outlive its accept loop.
     listener_fd: Option<std::os::fd::OwnedFd>,
+    /// What the listener does with SYNs now (see [`Gate`]).
+    gate: Gate,
+    /// While the gate refuses: the socket that holds the port.
+    refusing: Option<socket2::Socket>,
+    /// While the gate drops SYNs, and after until the listener hands it
+    /// back: the proxy's own connection that fills the accept queue.
+    placeholder: Option<Placeholder>,
     faults: Vec<Arc<ActiveFault>>,
     next_fault_id: u64,
 }
@@ -107,6 +115,8 @@ struct Inner {
     state: Mutex<State>,
     upstream_faults: watch::Sender<Arc<FaultSet>>,
     downstream_faults: watch::Sender<Arc<FaultSet>>,
+    /// The listener's gate and the placeholder's address, for the accept loop.
+    gate: watch::Sender<(Gate, Option<SocketAddr>)>,
     shared: Arc<Shared>,
     seed: u64,
     connection_ids: AtomicU64,
@@ -145,11 +155,15 @@ impl Proxy {
                     connections: TaskTracker::new(),
                     reserved: None,
                     listener_fd: None,
+                    gate: Gate::Open,
+                    refusing: None,
+                    placeholder: None,
                     faults: Vec::new(),
                     next_fault_id: 1,
                 }),
                 upstream_faults: watch::Sender::new(Arc::default()),
                 downstream_faults: watch::Sender::new(Arc::default()),
+                gate: watch::Sender::new((Gate::Open, None)),
                 shared: Arc::new(Shared::new(limits)),
                 seed,
                 connection_ids: AtomicU64::new(0),
@@ -256,6 +270,9 @@ impl Proxy {
         state.connections = connections;
         state.reserved = None;
         state.listener_fd = listener_fd;
+        // A new listener starts open; the faults may close it at once.
+        state.gate = Gate::Open;
+        self.apply_gate(&mut state);
         Ok(())
     }
 
@@ -308,6 +325,9 @@ impl Proxy {
             state.generation = self.inner.root.child_token();
             state.bound = None;
             state.listener_fd = None;
+            state.refusing = None;
+            state.placeholder = None;
+            state.gate = Gate::Open;
             (
                 state.accept_task.take(),
                 std::mem::take(&mut state.connections),
@@ -430,7 +450,7 @@ impl Proxy {
         let id = state.next_fault_id;
         state.next_fault_id += 1;
         state.faults.push(Arc::new(ActiveFault { id, fault }));
-        self.publish(&state);
+        self.publish(&mut state);
         Ok(())
     }
 
@@ -448,7 +468,7 @@ impl Proxy {
             .find(|f| f.fault.name == fault.name)
             .ok_or_else(|| ProxyError::FaultNotFound(fault.name.clone()))?;
         *slot = Arc::new(ActiveFault { id: slot.id, fault });
-        self.publish(&state);
+        self.publish(&mut state);
         Ok(())
     }
 
@@ -464,7 +484,7 @@ impl Proxy {
             .position(|f| f.fault.name == name)
             .ok_or_else(|| ProxyError::FaultNotFound(name.to_owned()))?;
         let removed = state.faults.remove(index);
-        self.publish(&state);
+        self.publish(&mut state);
         Ok(removed.fault.clone())
     }
 
@@ -481,7 +501,7 @@ impl Proxy {
     pub fn clear_faults(&self) {
         let mut state = self.state();
         state.faults.clear();
-        self.publish(&state);
+        self.publish(&mut state);
     }
 
     /// Adds a fault and returns a guard that removes it when dropped.
@@ -497,7 +517,8 @@ impl Proxy {
         })
     }
 
-    fn publish(&self, state: &State) {
+    fn publish(&self, state: &mut State) {
+        self.apply_gate(state);
         // The round trip the latency faults add, both directions together.
         let path_round_trip: Duration = state
             .faults
@@ -541,6 +562,56 @@ impl Proxy {
         }
     }
 
+    /// Brings the listener's gate in line with the faults (see [`Gate`]).
+    fn apply_gate(&self, state: &mut State) {
+        let want = Gate::of(&state.faults);
+        if want == state.gate {
+            return;
+        }
+        let (Some(fd), Some(bound)) = (state.listener_fd.as_ref(), state.bound) else {
+            return;
+        };
+        match listener::set_gate(fd, bound, state.gate, want, &mut state.refusing) {
+            Ok(()) => {
+                state.gate = want;
+                match want {
+                    // Filled now, before anyone's SYN can take the one slot.
+                    Gate::DropSyns if state.placeholder.is_none() => {
+                        state.placeholder = Placeholder::connect(bound)
+                            .inspect_err(|err| tracing::warn!(%err, "no placeholder connection"))
+                            .ok();
+                    }
+                    // Stopping to listen reset it with the accept queue.
+                    Gate::Refuse => state.placeholder = None,
+                    _ => {}
+                }
+                self.publish_gate(state);
+            }
+            Err(err) => {
+                tracing::warn!(%err, ?want, "the listener cannot follow the faults");
+            }
+        }
+    }
+
+    fn publish_gate(&self, state: &State) {
+        let placeholder = state.placeholder.as_ref().map(|p| p.address);
+        self.inner.gate.send_replace((state.gate, placeholder));
+    }
+
+    /// The accept loop took the placeholder off the queue: with the gate
+    /// still dropping SYNs (it raced the change), the queue needs a new one.
+    fn placeholder_accepted(&self, peer: SocketAddr) {
+        let mut state = self.state();
+        if state.placeholder.as_ref().map(|p| p.address) != Some(peer) {
+            return;
+        }
+        state.placeholder = match (state.gate, state.bound) {
+            (Gate::DropSyns, Some(bound)) => Placeholder::connect(bound).ok(),
+            _ => None,
+        };
+        self.publish_gate(&state);
+    }
+
     fn sender(&self, direction: Direction) -> &watch::Sender<Arc<FaultSet>> {
         match direction {
             Direction::Upstream => &self.inner.upstream_faults,
@@ -563,19 +634,51 @@ impl Proxy {
         generation: CancellationToken,
         connections: TaskTracker,
     ) {
+        let mut gate = self.inner.gate.subscribe();
+        let mut listener = Some(listener);
+        let mut refused = false;
         loop {
+            let current = gate.borrow_and_update().0;
+            if current != Gate::Open {
+                refused |= current == Gate::Refuse;
+                tokio::select! {
+                    () = generation.cancelled() => return,
+                    changed = gate.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
+            if std::mem::take(&mut refused) {
+                // Not listening made the kernel report a hang-up, which
+                // tokio keeps for good: register the listener afresh.
+                listener = listener
+                    .and_then(|l| l.into_std().ok())
+                    .and_then(|l| TcpListener::from_std(l).ok());
+            }
+            let Some(listening) = listener.as_ref() else {
+                tracing::warn!("the listener was lost while it refused connections");
+                return;
+            };
             let permit = tokio::select! {
+                biased;
                 () = generation.cancelled() => return,
+                _ = gate.changed() => continue,
                 permit = self.inner.permits.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => return,
                 },
             };
             let accepted = tokio::select! {
+                biased;
                 () = generation.cancelled() => return,
-                accepted = listener.accept() => accepted,
+                _ = gate.changed() => continue,
+                accepted = listening.accept() => accepted,
             };
+            let placeholder = gate.borrow().1;
             let client = match accepted {
+                Ok((_, peer)) if placeholder == Some(peer) => {
+                    self.placeholder_accepted(peer);
+                    continue;
+                }
                 Ok((client, _)) => client,
                 Err(err) => {
                     // Out of descriptors or a connection reset before accept:
@@ -622,10 +725,13 @@ impl Proxy {
             Admission::Cancelled => return,
         }
         let upstream_address = self.state().spec.upstream.clone();
+        let dialed = Instant::now();
         let server = tokio::select! {
             () = cancel.cancelled() => return,
             server = TcpStream::connect(&upstream_address) => server,
         };
+        // The handshake's round trip: the floor under a loss fault's model.
+        let rtt_floor = dialed.elapsed();
         let server = match server {
             Ok(server) => server,
             Err(err) => {
@@ -644,6 +750,7 @@ impl Proxy {
             rng: self.link_rng(id, 0),
             shared: self.inner.shared.clone(),
             cancel: cancel.clone(),
+            rtt_floor,
         }
         .run();
         let down = Link {
@@ -654,6 +761,7 @@ impl Proxy {
             rng: self.link_rng(id, 1),
             shared: self.inner.shared.clone(),
             cancel: cancel.clone(),
+            rtt_floor,
         }
         .run();
         tokio::pin!(up, down);
@@ -743,6 +851,7 @@ mod tests {
                     probability: 0.01,
                     correlation: 0.0,
                     rto: Duration::from_millis(200),
+                    throughput: crate::fault::Throughput::Cubic,
                 },
             ))
             .unwrap();
