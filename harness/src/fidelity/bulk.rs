@@ -71,6 +71,7 @@ pub async fn measure(
                     probability: loss,
                     correlation: 0.0,
                     rto: LOSS_RTO,
+                    throughput: faultline_proxies::Throughput::default(),
                 },
             ));
         }
