@@ -98,9 +98,10 @@ async fn under_loss_the_replica_falls_behind_and_catches_up_after_the_heal() {
         evidence(&report, &during)
     );
     // Caught up once the backlog is through: markers written from 5 s after
-    // the heal are within the bound again, and the check judges them.
+    // the heal (to 7 s before the end, so each had time to arrive) are
+    // within the bound again, and the check judges them.
     let settled = degrade.end_ns + 5_000_000_000;
-    let after = lags(&report.history, settled, u64::MAX);
+    let after = lags(&report.history, settled, settled + 8_000_000_000);
     assert!(!after.is_empty(), "no marker after the heal");
     assert!(
         worst(&after) <= MAX,
