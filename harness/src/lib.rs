@@ -21,6 +21,8 @@
 //! - [`workload`]: traffic generators and probes that record a history.
 //! - [`topology`]: regions, services (addresses or spawned commands) and the
 //!   links between them that become proxies.
+//! - [`clients`]: a drill's client processes (one per region of each
+//!   workload, probe and final read that names one), started before its clock.
 //! - [`runner`]: a drill: topology up, traffic, the timeline on tokio's
 //!   clock, always healed, checked and reported.
 //! - [`heartbeat`]: the leases a drill holds on agents, renewed while it runs.
@@ -34,6 +36,7 @@ pub mod apply;
 pub mod base;
 pub mod check;
 pub mod cli;
+pub mod clients;
 pub mod heartbeat;
 pub mod history;
 pub mod plane;

@@ -1,3 +1,4 @@
+// Longer than 700 lines: the drill from start to report, with the agents' leases, the run file and the client processes on every exit path; its pieces share the cleanup order.
 //! The drill runner: bring the topology up, drive workloads and probes, apply
 //! the expanded timeline on tokio's clock, and ALWAYS heal.
 //!
@@ -20,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::apply::{apply_changes, sleep_precisely, ApplyError, Healer};
 use crate::check::{self, CheckResult, Invariant, Verdict};
+use crate::clients::{ClientRole, ClientsError, DrillClients};
 use crate::heartbeat::{self, Acquired, Heartbeat};
 use crate::history::{History, Record};
 use crate::plane::{InProcess, Plane, PlaneError, Recorded, Remote};
@@ -29,7 +31,6 @@ use crate::scenario::{Probe, Scenario, StopCondition};
 use crate::schedule::TimelineEntry;
 use crate::topology::{PlaneFor, SpawnOptions, Topology, TopologyError};
 use crate::workload::client::HttpClient;
-use crate::workload::clients::{ClientRole, ClientsError, DrillClients};
 use crate::workload::custom::{CustomWorkload, WorkloadContext};
 use crate::workload::{final_read, http, probe, process_workload, Recorder};
 

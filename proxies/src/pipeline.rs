@@ -30,9 +30,20 @@ pub struct Pipeline {
     /// chunks re-timed by a swap), kept in order.
     gate: TimedQueue,
     reach: HashMap<u64, Reach>,
+    /// The connection's measured round trip under the faults' (see
+    /// [`Stage::new`]).
+    rtt_floor: std::time::Duration,
 }
 
 impl Pipeline {
+    /// An empty pipeline for a connection whose measured round trip is `rtt_floor`.
+    pub fn new(rtt_floor: std::time::Duration) -> Self {
+        Self {
+            rtt_floor,
+            ..Self::default()
+        }
+    }
+
     /// True when no fault is set and nothing is held: the link may take the fast path.
     pub fn is_idle(&self) -> bool {
         self.stages.is_empty() && self.gate.is_empty()
@@ -88,7 +99,7 @@ impl Pipeline {
                 Slot {
                     id: active.id,
                     type_name: active.fault.kind.type_name(),
-                    stage: Stage::new(&active.fault.kind, reach, set.round_trip),
+                    stage: Stage::new(&active.fault.kind, reach, set.round_trip, self.rtt_floor),
                 }
             })
             .collect();

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -19,55 +19,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::fastpath::BufferPool;
-use crate::fault::{ActiveFault, Direction, Fault, FaultError, FaultKind, FaultSet, OnHeal};
-use crate::link::timer::ReleaseTimer;
+use crate::admission::{admit, Admission};
+use crate::fault::{ActiveFault, Direction, Fault, FaultError, FaultKind, FaultSet};
 use crate::link::{Link, LinkEnd};
-use crate::splice::PipePool;
-
-/// Bounds that keep one proxy's resources finite.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Connections open at once; further clients wait in the kernel's backlog.
-    pub max_connections: usize,
-    /// Bytes a faulted link holds before it stops reading (back-pressure).
-    pub max_held_bytes: usize,
-    /// Free copy buffers kept for reuse.
-    pub pooled_buffers: usize,
-    /// Size of a copy buffer (the fast path's fallback).
-    pub buffer_size: usize,
-    /// Relay zero-fault bytes with `splice(2)` through pooled pipes; false
-    /// copies through pooled buffers instead.
-    pub splice: bool,
-    /// Capacity asked for each pipe (`F_SETPIPE_SZ`); the kernel's default
-    /// (64 KiB) is used when it refuses.
-    pub pipe_size: usize,
-    /// Pipes alive at once, in use or free; a link that finds none copies
-    /// through a buffer. Pipe capacity counts against the user's
-    /// `pipe-user-pages-soft` (64 MiB by default).
-    pub max_pipes: usize,
-    /// Free pipes kept for reuse.
-    pub pooled_pipes: usize,
-    /// Release faulted chunks with sub-millisecond precision (a timer thread
-    /// for the last 3 ms before each release); false uses tokio's 1 ms timer.
-    pub precise_timer: bool,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_connections: 16_384,
-            max_held_bytes: 8 * 1024 * 1024,
-            pooled_buffers: 64,
-            buffer_size: crate::fastpath::BUFFER_SIZE,
-            splice: true,
-            pipe_size: crate::splice::DEFAULT_PIPE_SIZE,
-            max_pipes: 32,
-            pooled_pipes: 16,
-            precise_timer: true,
-        }
-    }
-}
+use crate::listener::{self, Gate, Placeholder};
+use crate::shared::{Limits, Shared, StatsSnapshot};
 
 /// What a proxy is asked to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,61 +52,6 @@ pub struct ProxyInfo {
     pub enabled: bool,
     /// Its faults, both directions, in the order they were added.
     pub faults: Vec<Fault>,
-}
-
-/// Counters of one proxy.
-#[derive(Debug, Default)]
-pub struct Stats {
-    bytes_upstream: AtomicU64,
-    bytes_downstream: AtomicU64,
-    connections_total: AtomicU64,
-    connections_active: AtomicU64,
-    /// Bytes held by faulted links (in latency queues, blackholes, …).
-    pub held: AtomicU64,
-}
-
-impl Stats {
-    /// The byte counter of a direction.
-    pub fn bytes(&self, direction: Direction) -> &AtomicU64 {
-        match direction {
-            Direction::Upstream => &self.bytes_upstream,
-            Direction::Downstream => &self.bytes_downstream,
-        }
-    }
-}
-
-/// A snapshot of a proxy's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StatsSnapshot {
-    /// Bytes written client → server.
-    pub bytes_upstream: u64,
-    /// Bytes written server → client.
-    pub bytes_downstream: u64,
-    /// Connections accepted since start.
-    pub connections_total: u64,
-    /// Connections open now.
-    pub connections_active: u64,
-    /// Bytes held by faults right now (both directions).
-    pub bytes_held: u64,
-    /// Faults on the upstream direction.
-    pub faults_upstream: u64,
-    /// Faults on the downstream direction.
-    pub faults_downstream: u64,
-}
-
-/// What the links of a proxy share.
-#[derive(Debug)]
-pub struct Shared {
-    /// Copy buffers for the fast path.
-    pub buffers: BufferPool,
-    /// Pipes for the fast path's splice relay.
-    pub pipes: PipePool,
-    /// The release timer of faulted links.
-    pub timer: ReleaseTimer,
-    /// Limits.
-    pub limits: Limits,
-    /// Counters.
-    pub stats: Stats,
 }
 
 /// Why a proxy operation failed.
@@ -198,6 +99,13 @@ struct State {
     /// [`Proxy::set_enabled`]). Dropped whenever listening stops, or the
     /// listener would outlive its accept loop.
     listener_fd: Option<std::os::fd::OwnedFd>,
+    /// What the listener does with SYNs now (see [`Gate`]).
+    gate: Gate,
+    /// While the gate refuses: the socket that holds the port.
+    refusing: Option<socket2::Socket>,
+    /// While the gate drops SYNs, and after until the listener hands it
+    /// back: the proxy's own connection that fills the accept queue.
+    placeholder: Option<Placeholder>,
     faults: Vec<Arc<ActiveFault>>,
     next_fault_id: u64,
 }
@@ -207,6 +115,8 @@ struct Inner {
     state: Mutex<State>,
     upstream_faults: watch::Sender<Arc<FaultSet>>,
     downstream_faults: watch::Sender<Arc<FaultSet>>,
+    /// The listener's gate and the placeholder's address, for the accept loop.
+    gate: watch::Sender<(Gate, Option<SocketAddr>)>,
     shared: Arc<Shared>,
     seed: u64,
     connection_ids: AtomicU64,
@@ -245,18 +155,16 @@ impl Proxy {
                     connections: TaskTracker::new(),
                     reserved: None,
                     listener_fd: None,
+                    gate: Gate::Open,
+                    refusing: None,
+                    placeholder: None,
                     faults: Vec::new(),
                     next_fault_id: 1,
                 }),
                 upstream_faults: watch::Sender::new(Arc::default()),
                 downstream_faults: watch::Sender::new(Arc::default()),
-                shared: Arc::new(Shared {
-                    buffers: BufferPool::with_size(limits.pooled_buffers, limits.buffer_size),
-                    pipes: PipePool::new(limits.pipe_size, limits.max_pipes, limits.pooled_pipes),
-                    timer: ReleaseTimer::new(limits.precise_timer),
-                    limits,
-                    stats: Stats::default(),
-                }),
+                gate: watch::Sender::new((Gate::Open, None)),
+                shared: Arc::new(Shared::new(limits)),
                 seed,
                 connection_ids: AtomicU64::new(0),
                 tasks: TaskTracker::new(),
@@ -362,12 +270,15 @@ impl Proxy {
         state.connections = connections;
         state.reserved = None;
         state.listener_fd = listener_fd;
+        // A new listener starts open; the faults may close it at once.
+        state.gate = Gate::Open;
+        self.apply_gate(&mut state);
         Ok(())
     }
 
     /// Binds `address`. When the proxy holds it reserved (it was disabled),
     /// a bind that finds the port busy is retried for up to
-    /// [`REBIND_PATIENCE`]: closing the old listener's connections can leave
+    /// [`listener::REBIND_PATIENCE`]: closing the old listener's connections can leave
     /// the port in use in the kernel's tables for a moment (seen here: one
     /// retry of 1 ms). Nothing else can take the port meanwhile: the reserved
     /// socket holds it until the new listener is bound.
@@ -380,19 +291,12 @@ impl Proxy {
                 .and_then(|r| r.local_addr().ok()?.as_socket())
                 .is_some_and(|bound| bound.to_string() == address)
         };
-        let give_up = Instant::now() + REBIND_PATIENCE;
-        loop {
-            match bind(address).await {
-                Err(ProxyError::Bind { source, .. })
-                    if reserved_here
-                        && source.kind() == io::ErrorKind::AddrInUse
-                        && Instant::now() < give_up =>
-                {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                result => return result,
-            }
-        }
+        listener::bind(address, reserved_here)
+            .await
+            .map_err(|source| ProxyError::Bind {
+                address: address.to_owned(),
+                source,
+            })
     }
 
     /// Keeps `address` bound (SO_REUSEADDR, not listening) while disabled;
@@ -404,17 +308,7 @@ impl Proxy {
         if let Some(listener) = listener {
             let _ = socket2::SockRef::from(listener).set_reuse_port(true);
         }
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(address),
-            socket2::Type::STREAM,
-            None,
-        );
-        let reserved = socket.and_then(|socket| {
-            socket.set_reuse_address(true)?;
-            socket.set_reuse_port(listener.is_some())?;
-            socket.bind(&address.into())?;
-            Ok(socket)
-        });
+        let reserved = listener::reservation(address, listener.is_some());
         let mut state = self.state();
         // A proxy asked for port 0 keeps the port it got, as Toxiproxy's does.
         if address.port() != 0 && state.spec.listen.ends_with(":0") {
@@ -431,6 +325,9 @@ impl Proxy {
             state.generation = self.inner.root.child_token();
             state.bound = None;
             state.listener_fd = None;
+            state.refusing = None;
+            state.placeholder = None;
+            state.gate = Gate::Open;
             (
                 state.accept_task.take(),
                 std::mem::take(&mut state.connections),
@@ -553,7 +450,7 @@ impl Proxy {
         let id = state.next_fault_id;
         state.next_fault_id += 1;
         state.faults.push(Arc::new(ActiveFault { id, fault }));
-        self.publish(&state);
+        self.publish(&mut state);
         Ok(())
     }
 
@@ -571,7 +468,7 @@ impl Proxy {
             .find(|f| f.fault.name == fault.name)
             .ok_or_else(|| ProxyError::FaultNotFound(fault.name.clone()))?;
         *slot = Arc::new(ActiveFault { id: slot.id, fault });
-        self.publish(&state);
+        self.publish(&mut state);
         Ok(())
     }
 
@@ -587,7 +484,7 @@ impl Proxy {
             .position(|f| f.fault.name == name)
             .ok_or_else(|| ProxyError::FaultNotFound(name.to_owned()))?;
         let removed = state.faults.remove(index);
-        self.publish(&state);
+        self.publish(&mut state);
         Ok(removed.fault.clone())
     }
 
@@ -604,7 +501,7 @@ impl Proxy {
     pub fn clear_faults(&self) {
         let mut state = self.state();
         state.faults.clear();
-        self.publish(&state);
+        self.publish(&mut state);
     }
 
     /// Adds a fault and returns a guard that removes it when dropped.
@@ -620,7 +517,8 @@ impl Proxy {
         })
     }
 
-    fn publish(&self, state: &State) {
+    fn publish(&self, state: &mut State) {
+        self.apply_gate(state);
         // The round trip the latency faults add, both directions together.
         let path_round_trip: Duration = state
             .faults
@@ -664,6 +562,56 @@ impl Proxy {
         }
     }
 
+    /// Brings the listener's gate in line with the faults (see [`Gate`]).
+    fn apply_gate(&self, state: &mut State) {
+        let want = Gate::of(&state.faults);
+        if want == state.gate {
+            return;
+        }
+        let (Some(fd), Some(bound)) = (state.listener_fd.as_ref(), state.bound) else {
+            return;
+        };
+        match listener::set_gate(fd, bound, state.gate, want, &mut state.refusing) {
+            Ok(()) => {
+                state.gate = want;
+                match want {
+                    // Filled now, before anyone's SYN can take the one slot.
+                    Gate::DropSyns if state.placeholder.is_none() => {
+                        state.placeholder = Placeholder::connect(bound)
+                            .inspect_err(|err| tracing::warn!(%err, "no placeholder connection"))
+                            .ok();
+                    }
+                    // Stopping to listen reset it with the accept queue.
+                    Gate::Refuse => state.placeholder = None,
+                    _ => {}
+                }
+                self.publish_gate(state);
+            }
+            Err(err) => {
+                tracing::warn!(%err, ?want, "the listener cannot follow the faults");
+            }
+        }
+    }
+
+    fn publish_gate(&self, state: &State) {
+        let placeholder = state.placeholder.as_ref().map(|p| p.address);
+        self.inner.gate.send_replace((state.gate, placeholder));
+    }
+
+    /// The accept loop took the placeholder off the queue: with the gate
+    /// still dropping SYNs (it raced the change), the queue needs a new one.
+    fn placeholder_accepted(&self, peer: SocketAddr) {
+        let mut state = self.state();
+        if state.placeholder.as_ref().map(|p| p.address) != Some(peer) {
+            return;
+        }
+        state.placeholder = match (state.gate, state.bound) {
+            (Gate::DropSyns, Some(bound)) => Placeholder::connect(bound).ok(),
+            _ => None,
+        };
+        self.publish_gate(&state);
+    }
+
     fn sender(&self, direction: Direction) -> &watch::Sender<Arc<FaultSet>> {
         match direction {
             Direction::Upstream => &self.inner.upstream_faults,
@@ -686,19 +634,51 @@ impl Proxy {
         generation: CancellationToken,
         connections: TaskTracker,
     ) {
+        let mut gate = self.inner.gate.subscribe();
+        let mut listener = Some(listener);
+        let mut refused = false;
         loop {
+            let current = gate.borrow_and_update().0;
+            if current != Gate::Open {
+                refused |= current == Gate::Refuse;
+                tokio::select! {
+                    () = generation.cancelled() => return,
+                    changed = gate.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
+            if std::mem::take(&mut refused) {
+                // Not listening made the kernel report a hang-up, which
+                // tokio keeps for good: register the listener afresh.
+                listener = listener
+                    .and_then(|l| l.into_std().ok())
+                    .and_then(|l| TcpListener::from_std(l).ok());
+            }
+            let Some(listening) = listener.as_ref() else {
+                tracing::warn!("the listener was lost while it refused connections");
+                return;
+            };
             let permit = tokio::select! {
+                biased;
                 () = generation.cancelled() => return,
+                _ = gate.changed() => continue,
                 permit = self.inner.permits.clone().acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => return,
                 },
             };
             let accepted = tokio::select! {
+                biased;
                 () = generation.cancelled() => return,
-                accepted = listener.accept() => accepted,
+                _ = gate.changed() => continue,
+                accepted = listening.accept() => accepted,
             };
+            let placeholder = gate.borrow().1;
             let client = match accepted {
+                Ok((_, peer)) if placeholder == Some(peer) => {
+                    self.placeholder_accepted(peer);
+                    continue;
+                }
                 Ok((client, _)) => client,
                 Err(err) => {
                     // Out of descriptors or a connection reset before accept:
@@ -735,7 +715,9 @@ impl Proxy {
         // Scoped so the RNG (320 bytes) is not kept for the connection's life.
         let admission = {
             let mut admission_rng = self.link_rng(id, 2);
-            self.admit(&client, &mut admission_rng, &cancel).await
+            let upstream = self.inner.upstream_faults.subscribe();
+            let downstream = self.inner.downstream_faults.subscribe();
+            admit(upstream, downstream, &client, &mut admission_rng, &cancel).await
         };
         match admission {
             Admission::Connect => {}
@@ -743,10 +725,13 @@ impl Proxy {
             Admission::Cancelled => return,
         }
         let upstream_address = self.state().spec.upstream.clone();
+        let dialed = Instant::now();
         let server = tokio::select! {
             () = cancel.cancelled() => return,
             server = TcpStream::connect(&upstream_address) => server,
         };
+        // The handshake's round trip: the floor under a loss fault's model.
+        let rtt_floor = dialed.elapsed();
         let server = match server {
             Ok(server) => server,
             Err(err) => {
@@ -765,6 +750,7 @@ impl Proxy {
             rng: self.link_rng(id, 0),
             shared: self.inner.shared.clone(),
             cancel: cancel.clone(),
+            rtt_floor,
         }
         .run();
         let down = Link {
@@ -775,6 +761,7 @@ impl Proxy {
             rng: self.link_rng(id, 1),
             shared: self.inner.shared.clone(),
             cancel: cancel.clone(),
+            rtt_floor,
         }
         .run();
         tokio::pin!(up, down);
@@ -799,163 +786,11 @@ impl Proxy {
             }
         }
     }
-
-    /// Decides what a new connection meets before the proxy dials upstream:
-    /// a `reject` resets it; an upstream `blackhole` holds it (the client's
-    /// connect() succeeded on our listener, but nothing reaches the server)
-    /// until the blackhole heals, then dials at the next SYN retransmission.
-    /// A held client that closed or reset meanwhile is dropped without
-    /// dialing: its SYN would have died with it, so the server never sees it.
-    async fn admit(
-        &self,
-        client: &TcpStream,
-        rng: &mut ChaCha8Rng,
-        cancel: &CancellationToken,
-    ) -> Admission {
-        let mut upstream = self.inner.upstream_faults.subscribe();
-        let downstream = self.inner.downstream_faults.subscribe();
-        let accepted = Instant::now();
-        let mut rolled: std::collections::HashMap<u64, bool> = Default::default();
-        let mut held_by: Option<OnHeal> = None;
-        loop {
-            let up = upstream.borrow_and_update().clone();
-            let down = downstream.borrow().clone();
-            let mut applies = |active: &ActiveFault| {
-                *rolled.entry(active.id).or_insert_with(|| {
-                    let t = active.fault.toxicity;
-                    t >= 1.0 || (t > 0.0 && rng.gen_bool(t))
-                })
-            };
-            if up
-                .faults
-                .iter()
-                .chain(&down.faults)
-                .any(|f| f.fault.kind == FaultKind::Reject && applies(f))
-            {
-                return Admission::Reset;
-            }
-            let hole = up.faults.iter().find_map(|f| match f.fault.kind {
-                FaultKind::Blackhole { on_heal } if applies(f) => Some(on_heal),
-                _ => None,
-            });
-            match (hole, held_by) {
-                (Some(on_heal), _) => held_by = Some(on_heal),
-                (None, None) => return Admission::Connect,
-                (None, Some(OnHeal::Reset)) => return Admission::Reset,
-                (None, Some(OnHeal::DeliverNow)) => return dial_unless_gone(client),
-                (None, Some(OnHeal::Deliver)) => {
-                    // Past the last SYN the kernel sends, nothing will answer.
-                    let Some(at) = syn_retransmission(accepted, Instant::now()) else {
-                        return Admission::Reset;
-                    };
-                    return tokio::select! {
-                        () = cancel.cancelled() => Admission::Cancelled,
-                        () = tokio::time::sleep_until(at) => dial_unless_gone(client),
-                    };
-                }
-            }
-            // Held on the kernel's schedule, the connect() fails with
-            // ETIMEDOUT when the SYN retries run out, healed or not.
-            let give_up = accepted + Duration::from_secs_f64(SYN_GIVE_UP);
-            let kernel_schedule = held_by == Some(OnHeal::Deliver);
-            tokio::select! {
-                () = cancel.cancelled() => return Admission::Cancelled,
-                () = tokio::time::sleep_until(give_up), if kernel_schedule => return Admission::Reset,
-                changed = upstream.changed() => if changed.is_err() { return Admission::Cancelled },
-            }
-        }
-    }
-}
-
-enum Admission {
-    Connect,
-    Reset,
-    Cancelled,
-}
-
-/// After a held connection's heal: dial, unless the client is gone.
-fn dial_unless_gone(client: &TcpStream) -> Admission {
-    if client_gone(client) {
-        Admission::Cancelled
-    } else {
-        Admission::Connect
-    }
-}
-
-/// Whether the client's end has closed or reset (a FIN or an RST arrived),
-/// asked of the kernel directly so it cannot lag behind the event loop. A
-/// client that half-closed after writing its request also counts as gone:
-/// from this side the two look the same, and a real client could not have
-/// written anything before its SYN was answered.
-fn client_gone(client: &TcpStream) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    // nix names no POLLRDHUP (the peer's FIN); libc has it. Only it is
-    // asked for, and the kernel adds POLLHUP and POLLERR by itself, so any
-    // event reported means the client is gone.
-    let rdhup = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
-    let mut fds = [PollFd::new(client.as_fd(), rdhup)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-}
-
-/// How long re-enabling a proxy waits for its own reserved port to be
-/// bindable again (see [`Proxy::bind_again`]).
-const REBIND_PATIENCE: Duration = Duration::from_millis(200);
-
-/// SYN retransmissions of the kernel measured in FIDELITY.md, in seconds after
-/// the first SYN; a connection held across a heal completes at the next one.
-/// Where FIDELITY.md also timed a connect() completing after a heal (11.2 s
-/// and 69.3 s after the call), that completion replaces the listed SYN time
-/// (11 and 68.8 s), so the held connection opens when the kernel's did.
-const SYN_RETRIES: [f64; 10] = [1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 11.2, 19.0, 35.5, 69.3];
-
-/// When the kernel's connect() gives up with ETIMEDOUT (FIDELITY.md: 134 s
-/// with the default `tcp_syn_retries`), in seconds after the first SYN.
-const SYN_GIVE_UP: f64 = 134.0;
-
-/// The next SYN at or after `now` of a connect() that began at `first`;
-/// `None` once the retries are spent (the connect() is bound to fail).
-fn syn_retransmission(first: Instant, now: Instant) -> Option<Instant> {
-    SYN_RETRIES
-        .iter()
-        .map(|s| first + Duration::from_secs_f64(*s))
-        .find(|at| *at >= now)
 }
 
 /// Arms a reset: with SO_LINGER 0 the close, when the last handle drops, sends RST.
 fn reset(stream: &TcpStream) {
     let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
-}
-
-async fn bind(address: &str) -> Result<TcpListener, ProxyError> {
-    let err = |source| ProxyError::Bind {
-        address: address.to_owned(),
-        source,
-    };
-    // Go's ":8474" means every interface; accept the same spelling.
-    let normalized = if address.starts_with(':') {
-        format!("0.0.0.0{address}")
-    } else {
-        address.to_owned()
-    };
-    let mut last = io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "the address resolved to nothing",
-    );
-    for addr in tokio::net::lookup_host(&normalized).await.map_err(err)? {
-        let socket = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()
-        } else {
-            tokio::net::TcpSocket::new_v6()
-        };
-        let socket = socket.map_err(err)?;
-        let _ = socket.set_reuseaddr(true);
-        match socket.bind(addr).and_then(|()| socket.listen(1024)) {
-            Ok(listener) => return Ok(listener),
-            Err(e) => last = e,
-        }
-    }
-    Err(err(last))
 }
 
 /// Removes its fault from the proxy when dropped (a test's fault lives exactly
@@ -982,23 +817,6 @@ impl Drop for FaultGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_connect_held_across_a_heal_completes_when_the_kernels_did() {
-        let first = Instant::now();
-        let after = |s: f64| {
-            syn_retransmission(first, first + Duration::from_secs_f64(s)).map(|at| at - first)
-        };
-        // FIDELITY.md: a connect() 0.5 s into a 10 s partition completes 1.7 s
-        // after the heal (11.2 s after the call); 0.5 s into a 40 s one, 29.8 s
-        // after it (69.3 s).
-        assert_eq!(after(9.5), Some(Duration::from_secs_f64(11.2)));
-        assert_eq!(after(39.5), Some(Duration::from_secs_f64(69.3)));
-        // Early in a partition the retries are a second apart.
-        assert_eq!(after(2.5), Some(Duration::from_secs(3)));
-        // After the last retry there is no SYN left to complete the connect().
-        assert_eq!(after(70.0), None);
-    }
 
     #[tokio::test]
     async fn a_loss_fault_learns_the_round_trip_of_both_directions_latency() {
@@ -1033,6 +851,7 @@ mod tests {
                     probability: 0.01,
                     correlation: 0.0,
                     rto: Duration::from_millis(200),
+                    throughput: crate::fault::Throughput::Cubic,
                 },
             ))
             .unwrap();

@@ -6,7 +6,8 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::fault::Fault;
-use crate::proxy::{Limits, Proxy, ProxyError, ProxyInfo, ProxySpec, StatsSnapshot};
+use crate::proxy::{Proxy, ProxyError, ProxyInfo, ProxySpec};
+use crate::shared::{Limits, StatsSnapshot};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]

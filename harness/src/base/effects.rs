@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use faultline_proxies::fault::MAX_DURATION;
-use faultline_proxies::{Direction, Fault, FaultKind};
+use faultline_proxies::{Direction, Fault, FaultKind, Throughput};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,8 @@ use super::problem::{FieldPath, Problems};
 pub const DEFAULT_RTO: Duration = Duration::from_millis(200);
 
 /// Loss as a scenario writes it: a probability (`"loss": 0.05`) or an object
-/// (`"loss": {"probability": 0.05, "correlation": 0.25, "rto": "200ms"}`).
+/// (`"loss": {"probability": 0.05, "correlation": 0.25, "rto": "200ms",
+/// "throughput": "cubic"}`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum LossConfig {
@@ -48,6 +49,43 @@ pub struct LossFields {
         skip_serializing_if = "Option::is_none"
     )]
     pub rto: Option<Duration>,
+    /// The congestion model bounding a sustained stream: `cubic` (default),
+    /// `bbr` or `unbounded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<ThroughputModel>,
+}
+
+/// The `throughput` of a loss, as a scenario names it (see
+/// [`faultline_proxies::Throughput`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThroughputModel {
+    /// Loss-based congestion control: the Mathis bound.
+    Cubic,
+    /// bbr's share of the loss-free window.
+    Bbr,
+    /// No bound: loss only delays chunks.
+    Unbounded,
+}
+
+impl From<Throughput> for ThroughputModel {
+    fn from(model: Throughput) -> Self {
+        match model {
+            Throughput::Cubic => ThroughputModel::Cubic,
+            Throughput::Bbr => ThroughputModel::Bbr,
+            Throughput::Unbounded => ThroughputModel::Unbounded,
+        }
+    }
+}
+
+impl From<ThroughputModel> for Throughput {
+    fn from(model: ThroughputModel) -> Self {
+        match model {
+            ThroughputModel::Cubic => Throughput::Cubic,
+            ThroughputModel::Bbr => Throughput::Bbr,
+            ThroughputModel::Unbounded => Throughput::Unbounded,
+        }
+    }
 }
 
 impl LossConfig {
@@ -57,6 +95,7 @@ impl LossConfig {
                 probability,
                 correlation: 0.0,
                 rto: None,
+                throughput: None,
             },
             LossConfig::Detailed(fields) => fields,
         }
@@ -113,6 +152,8 @@ pub struct Loss {
     pub correlation: f64,
     /// First retransmission timeout.
     pub rto: Duration,
+    /// The congestion model bounding a sustained stream's rate.
+    pub throughput: Throughput,
 }
 
 /// The raw effect attributes, borrowed from whichever config holds them.
@@ -231,10 +272,14 @@ impl Effects {
             if rto.is_zero() || rto > MAX_DURATION {
                 problems.push(&field("rto"), "must be greater than zero and at most 24h");
             }
+            let throughput = raw
+                .throughput
+                .map_or_else(Throughput::default, Throughput::from);
             effects.loss = Some(Loss {
                 probability: raw.probability,
                 correlation: raw.correlation,
                 rto,
+                throughput,
             });
         }
         if let Some(rate_kb) = fields.rate_kb {
@@ -310,6 +355,7 @@ impl Effects {
                     probability: lerp(a.probability, b.probability),
                     correlation: lerp(a.correlation, b.correlation),
                     rto: lerp_duration(a.rto, b.rto),
+                    throughput: a.throughput,
                 }),
                 (loss, _) => loss,
             },
@@ -335,6 +381,7 @@ impl Effects {
                     probability: loss.probability,
                     correlation: loss.correlation,
                     rto: loss.rto,
+                    throughput: loss.throughput,
                 },
             ));
         }
@@ -368,7 +415,9 @@ impl Effects {
         if let Some(l) = self.loss {
             *loss = Some(match loss {
                 Some(LossConfig::Probability(_))
-                    if l.correlation == 0.0 && l.rto == DEFAULT_RTO =>
+                    if l.correlation == 0.0
+                        && l.rto == DEFAULT_RTO
+                        && l.throughput == Throughput::default() =>
                 {
                     LossConfig::Probability(l.probability)
                 }
@@ -376,6 +425,8 @@ impl Effects {
                     probability: l.probability,
                     correlation: l.correlation,
                     rto: Some(l.rto),
+                    throughput: (l.throughput != Throughput::default())
+                        .then_some(ThroughputModel::from(l.throughput)),
                 }),
             });
         }
@@ -418,10 +469,28 @@ mod tests {
             LossConfig::Detailed(LossFields {
                 probability: 0.3,
                 correlation: 0.5,
-                rto: Some(Duration::from_millis(300))
+                rto: Some(Duration::from_millis(300)),
+                throughput: None,
             })
         );
         assert!(serde_json::from_str::<LossConfig>(r#"{"probabilty": 0.3}"#).is_err());
+        let bbr: LossConfig =
+            serde_json::from_str(r#"{"probability": 0.01, "throughput": "bbr"}"#).unwrap();
+        let (effects, _) = check(EffectFields {
+            loss: Some(&bbr),
+            ..EffectFields::default()
+        });
+        assert_eq!(effects.loss.unwrap().throughput, Throughput::Bbr);
+        // Unless a scenario says otherwise, a loss bounds a stream as cubic does.
+        let (effects, _) = check(EffectFields {
+            loss: Some(&LossConfig::Probability(0.01)),
+            ..EffectFields::default()
+        });
+        assert_eq!(effects.loss.unwrap().throughput, Throughput::Cubic);
+        let err =
+            serde_json::from_str::<LossConfig>(r#"{"probability": 0.01, "throughput": "reno"}"#)
+                .unwrap_err();
+        assert!(err.to_string().contains("cubic"), "{err}");
     }
 
     #[test]
@@ -455,6 +524,7 @@ mod tests {
             probability: 1.5,
             correlation: 0.0,
             rto: None,
+            throughput: None,
         });
         let (_, problems) = check(EffectFields {
             loss: Some(&loss),

@@ -271,12 +271,14 @@ pub fn describe_fault(fault: &Fault) -> String {
             probability,
             correlation,
             rto,
+            throughput,
         } => {
             format!(
-                "loss {} correlation {} rto {}",
+                "loss {} correlation {} rto {} throughput {}",
                 percent(*probability),
                 percent(*correlation),
-                human(*rto)
+                human(*rto),
+                throughput.as_str()
             )
         }
         FaultKind::Blackhole { on_heal } => format!("blackhole on_heal={}", on_heal.as_str()),
@@ -313,8 +315,9 @@ pub fn fault_json(fault: &Fault) -> Value {
             probability,
             correlation,
             rto,
+            throughput,
         } => {
-            json!({"probability": probability, "correlation": correlation, "rto": text(rto)})
+            json!({"probability": probability, "correlation": correlation, "rto": text(rto), "throughput": throughput.as_str()})
         }
         FaultKind::Blackhole { on_heal } => json!({"on_heal": on_heal.as_str()}),
         FaultKind::Reject => json!({}),
@@ -386,12 +389,13 @@ mod tests {
                 probability: 0.3,
                 correlation: 0.25,
                 rto: Duration::from_millis(200),
+                throughput: faultline_proxies::Throughput::Cubic,
             },
         )
         .with_toxicity(0.5);
         assert_eq!(
             describe_fault(&loss),
-            "loss 30% correlation 25% rto 200ms toxicity 0.5"
+            "loss 30% correlation 25% rto 200ms throughput cubic toxicity 0.5"
         );
     }
 

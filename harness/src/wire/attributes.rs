@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use faultline_proxies::{FaultKind, OnHeal};
+use faultline_proxies::{FaultKind, OnHeal, Throughput};
 use serde_json::{Map, Number, Value};
 
 use super::decode::ShapeError;
@@ -28,7 +28,7 @@ pub fn attribute_names(type_name: &str) -> Option<&'static [&'static str]> {
         "timeout" | "reset_peer" => &["timeout"],
         "slicer" => &["average_size", "size_variation", "delay"],
         "limit_data" => &["bytes"],
-        "loss" => &["probability", "correlation", "rto"],
+        "loss" => &["probability", "correlation", "rto", "throughput"],
         "blackhole" => &["on_heal"],
         "reject" => &[],
         _ => return None,
@@ -39,8 +39,10 @@ pub fn attribute_names(type_name: &str) -> Option<&'static [&'static str]> {
 ///
 /// A missing (or `null`) attribute takes its default: zero for Toxiproxy's
 /// kinds (so a `bandwidth` without `rate` stalls, as in Toxiproxy), `loss`
-/// `probability` 0, `correlation` 0, `rto` 200 ms, `blackhole` `on_heal`
-/// `deliver`, slicer `average_size` 0 (refused by validation: at least 1).
+/// `probability` 0, `correlation` 0, `rto` 200 ms, `throughput` `cubic` (the
+/// congestion model bounding a sustained stream: `cubic`, `bbr` or
+/// `unbounded`; Toxiproxy 2.12 has no loss toxic to be compatible with),
+/// `blackhole` `on_heal` `deliver`, slicer `average_size` 0 (refused by validation: at least 1).
 ///
 /// # Errors
 /// A [`ShapeError`] naming the attribute: unknown for the type, of the wrong
@@ -98,6 +100,7 @@ pub fn kind_from_attributes(
             probability: probability("probability")?,
             correlation: probability("correlation")?,
             rto: get("rto").map_or(Ok(DEFAULT_RTO), |v| duration("rto", v, Unit::Millis))?,
+            throughput: get("throughput").map_or(Ok(Throughput::default()), throughput)?,
         },
         "blackhole" => FaultKind::Blackhole {
             on_heal: get("on_heal").map_or(Ok(OnHeal::Deliver), on_heal)?,
@@ -139,10 +142,12 @@ pub fn attributes_of(kind: &FaultKind) -> Map<String, Value> {
             probability,
             correlation,
             rto,
+            throughput,
         } => {
             put("probability", float(probability));
             put("correlation", float(correlation));
             put("rto", duration_value(rto, Unit::Millis));
+            put("throughput", throughput.as_str().into());
         }
         FaultKind::Blackhole { on_heal } => put("on_heal", on_heal.as_str().into()),
         FaultKind::Reject => {}
@@ -285,6 +290,21 @@ fn on_heal(value: &Value) -> Result<OnHeal, ShapeError> {
     })
 }
 
+fn throughput(value: &Value) -> Result<Throughput, ShapeError> {
+    let text = value.as_str().ok_or_else(|| {
+        ShapeError::attribute(
+            "throughput",
+            format!("expected a string, found {}", kind_of(value)),
+        )
+    })?;
+    Throughput::parse(text).ok_or_else(|| {
+        ShapeError::attribute(
+            "throughput",
+            format!("{text:?} is not one of {}", Throughput::NAMES.join(", ")),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -322,6 +342,7 @@ mod tests {
                 probability: 0.25,
                 correlation: 0.5,
                 rto: Duration::from_millis(300),
+                throughput: Throughput::Bbr,
             },
             FaultKind::Blackhole {
                 on_heal: OnHeal::DeliverNow,
@@ -381,8 +402,22 @@ mod tests {
             FaultKind::Loss {
                 probability: 0.1,
                 correlation: 0.0,
-                rto: DEFAULT_RTO
+                rto: DEFAULT_RTO,
+                throughput: Throughput::Cubic,
             }
+        );
+    }
+
+    #[test]
+    fn an_unknown_throughput_model_is_refused_by_name() {
+        let err = kind_from_attributes(
+            "loss",
+            &attrs(json!({"probability": 0.1, "throughput": "reno"})),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "toxic attribute \"throughput\": \"reno\" is not one of cubic, bbr, unbounded"
         );
     }
 }

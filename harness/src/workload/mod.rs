@@ -24,7 +24,6 @@ use tokio::time::Instant;
 use crate::history::{History, OpRecord, Record, RunRecord, HISTORY_VERSION};
 
 pub mod client;
-pub mod clients;
 pub mod custom;
 pub mod final_read;
 pub mod http;

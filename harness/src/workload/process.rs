@@ -1,3 +1,4 @@
+// Longer than 700 lines: one client process and its protocol (hello, operations, answers, timeouts, problems), whose parts share the bounded pending table.
 //! A client process: a program in any language that drives the system under
 //! test for faultline, speaking JSON Lines over its stdin and stdout
 //! (protocol version [`PROTOCOL_VERSION`], documented in `docs/clients.md`).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use super::{Chunk, Drained, StageOps, TimedQueue, Yield};
+use super::{Chunk, Drained, StageOps, TimedQueue};
 
 /// The running bandwidth stage.
 #[derive(Debug)]
@@ -64,12 +64,12 @@ impl StageOps for Bandwidth {
         self.next_free = Some(release);
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha8Rng) -> Option<Yield> {
-        self.queue.pop_ready(now).map(Yield::Chunk)
+    fn queue(&self) -> Option<&TimedQueue> {
+        Some(&self.queue)
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.queue.deadline()
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        Some(&mut self.queue)
     }
 
     fn held(&self) -> usize {
@@ -92,6 +92,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+    use crate::fault::Yield;
 
     #[test]
     fn bytes_leave_no_faster_than_the_rate() {

@@ -66,8 +66,12 @@ impl StageOps for Blackhole {
         None
     }
 
-    fn held(&self) -> usize {
-        self.queue.bytes()
+    fn queue(&self) -> Option<&TimedQueue> {
+        Some(&self.queue)
+    }
+
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        Some(&mut self.queue)
     }
 
     fn drain(&mut self, now: Instant, removed: bool) -> Drained {

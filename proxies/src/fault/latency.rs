@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use tokio::time::Instant;
 
-use super::{Chunk, Drained, StageOps, TimedQueue, Yield};
+use super::{Chunk, StageOps, TimedQueue};
 
 /// The running latency stage.
 #[derive(Debug)]
@@ -51,23 +50,12 @@ impl StageOps for Latency {
         self.queue.push(chunk);
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha8Rng) -> Option<Yield> {
-        self.queue.pop_ready(now).map(Yield::Chunk)
+    fn queue(&self) -> Option<&TimedQueue> {
+        Some(&self.queue)
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.queue.deadline()
-    }
-
-    fn held(&self) -> usize {
-        self.queue.bytes()
-    }
-
-    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
-        Drained {
-            chunks: self.queue.drain_to_arrival(),
-            control: None,
-        }
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        Some(&mut self.queue)
     }
 }
 
@@ -82,23 +70,12 @@ impl StageOps for Passthrough {
         self.queue.push(chunk);
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha8Rng) -> Option<Yield> {
-        self.queue.pop_ready(now).map(Yield::Chunk)
+    fn queue(&self) -> Option<&TimedQueue> {
+        Some(&self.queue)
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.queue.deadline()
-    }
-
-    fn held(&self) -> usize {
-        self.queue.bytes()
-    }
-
-    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
-        Drained {
-            chunks: self.queue.drain_to_arrival(),
-            control: None,
-        }
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        Some(&mut self.queue)
     }
 }
 
@@ -108,6 +85,8 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+    use crate::fault::Yield;
+    use tokio::time::Instant;
 
     fn run(stage: &mut Latency, arrivals: &[u64], rng: &mut ChaCha8Rng) -> Vec<Duration> {
         let t0 = Instant::now();

@@ -4,7 +4,7 @@
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use super::{Chunk, Control, Drained, StageOps, TimedQueue, Yield};
+use super::{Chunk, Control, StageOps, TimedQueue, Yield};
 
 /// The running limit-data stage.
 #[derive(Debug)]
@@ -69,15 +69,12 @@ impl StageOps for LimitData {
         self.queue.deadline()
     }
 
-    fn held(&self) -> usize {
-        self.queue.bytes()
+    fn queue(&self) -> Option<&TimedQueue> {
+        Some(&self.queue)
     }
 
-    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
-        Drained {
-            chunks: self.queue.drain_to_arrival(),
-            control: None,
-        }
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        Some(&mut self.queue)
     }
 }
 

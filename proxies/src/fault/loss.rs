@@ -14,6 +14,13 @@
 //!
 //! Losses are correlated Gilbert-Elliott style: after a loss, the next chunk is
 //! lost with probability `correlation + (1 - correlation) · probability`.
+//!
+//! A sustained stream is also held to the rate its sender's congestion
+//! control would reach on the lossy path (see [`super::throughput`]): what
+//! leaves the loss queue goes through a per-connection [`Pacer`]. The model
+//! reads `probability` as the segment loss rate; a burst of correlated losses
+//! costs TCP one window reduction, about as one loss does, so `correlation`
+//! does not enter it.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,6 +29,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
+use super::throughput::{Pacer, Throughput};
 use super::{Chunk, Drained, StageOps, Yield};
 
 /// Linux caps the retransmission timeout at 120 s.
@@ -47,6 +55,8 @@ pub struct Loss {
     last_release: Option<Instant>,
     /// The path's round trip, paid by every repair.
     round_trip: Duration,
+    /// Holds a sustained stream to the congestion model's rate, if one applies.
+    pacer: Option<Pacer>,
 }
 
 impl Loss {
@@ -61,7 +71,24 @@ impl Loss {
             bytes: 0,
             last_release: None,
             round_trip: Duration::ZERO,
+            pacer: None,
         }
+    }
+
+    /// The same stage holding a sustained stream to `model`'s rate over the
+    /// round trip (set before: [`Loss::with_round_trip`]) plus `rtt_floor`,
+    /// the path's own round trip under the emulated one.
+    #[must_use]
+    pub fn with_throughput(mut self, model: Throughput, rtt_floor: Duration) -> Self {
+        self.pacer = model
+            .rate(self.probability, self.round_trip + rtt_floor)
+            .map(Pacer::new);
+        self
+    }
+
+    /// The paced rate in bytes per second, if the stream is paced.
+    pub fn paced_rate(&self) -> Option<f64> {
+        self.pacer.as_ref().map(Pacer::rate)
     }
 
     /// The same stage on a path whose round trip is `round_trip`.
@@ -106,6 +133,60 @@ impl StageOps for Loss {
     }
 
     fn poll(&mut self, now: Instant, rng: &mut ChaCha8Rng) -> Option<Yield> {
+        loop {
+            let Some(pacer) = self.pacer.as_mut() else {
+                return self.poll_lost(now, rng);
+            };
+            if let Some(chunk) = pacer.queue_mut().pop_ready(now) {
+                return Some(Yield::Chunk(chunk));
+            }
+            match self.poll_lost(now, rng)? {
+                Yield::Chunk(chunk) => {
+                    if let Some(pacer) = self.pacer.as_mut() {
+                        pacer.push(chunk);
+                    }
+                }
+                control => return Some(control),
+            }
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let paced = self.pacer.as_ref().and_then(|p| p.queue().deadline());
+        let lost = self.deadline_lost();
+        match (paced, lost) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.bytes + self.pacer.as_ref().map_or(0, |p| p.queue().bytes())
+    }
+
+    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
+        // The paced chunks left the loss queue first: they lead the stream.
+        let mut chunks = self
+            .pacer
+            .as_mut()
+            .map(|p| p.queue_mut().drain_to_arrival())
+            .unwrap_or_default();
+        self.bytes = 0;
+        chunks.extend(self.queue.drain(..).map(|h| Chunk {
+            at: h.chunk.arrived,
+            ..h.chunk
+        }));
+        Drained {
+            chunks,
+            control: None,
+        }
+    }
+}
+
+impl Loss {
+    /// The loss queue's next release: a chunk whose loss is repaired, or one
+    /// waiting behind it.
+    fn poll_lost(&mut self, now: Instant, rng: &mut ChaCha8Rng) -> Option<Yield> {
         let front = self.queue.front()?;
         match front.lost {
             Some((due, _)) if due > now => None,
@@ -123,33 +204,11 @@ impl StageOps for Loss {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    fn deadline_lost(&self) -> Option<Instant> {
         let front = self.queue.front()?;
         Some(front.lost.map_or(front.chunk.at, |(due, _)| due))
     }
 
-    fn held(&self) -> usize {
-        self.bytes
-    }
-
-    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
-        self.bytes = 0;
-        let chunks = self
-            .queue
-            .drain(..)
-            .map(|h| Chunk {
-                at: h.chunk.arrived,
-                ..h.chunk
-            })
-            .collect();
-        Drained {
-            chunks,
-            control: None,
-        }
-    }
-}
-
-impl Loss {
     fn pop(&mut self, release: Instant) -> Option<Yield> {
         let release = self.last_release.map_or(release, |last| last.max(release));
         self.last_release = Some(release);

@@ -25,9 +25,11 @@ mod reject;
 mod reset_peer;
 mod slicer;
 mod slow_close;
+mod throughput;
 mod timeout;
 
 pub use blackhole::retransmission_release;
+pub use throughput::Throughput;
 
 /// The longest duration any fault attribute may hold. Longer values are almost
 /// always unit mistakes (a latency of 10^12 ms), so they are refused.
@@ -158,6 +160,7 @@ pub enum FaultKind {
     /// TCP-realistic loss: a lost chunk (and everything behind it) is held until
     /// the next chunk arrives (a fast retransmission) or a retransmission timeout
     /// fires; consecutive tail losses double the timeout. The stream stays intact.
+    /// A sustained stream is also held to the rate of the `throughput` model.
     Loss {
         /// Probability that a chunk is lost, 0..=1.
         probability: f64,
@@ -166,14 +169,22 @@ pub enum FaultKind {
         correlation: f64,
         /// Initial retransmission timeout.
         rto: Duration,
+        /// The congestion model bounding a sustained stream's rate.
+        throughput: Throughput,
     },
-    /// A partition: bytes are held and nothing arrives; new connections are
-    /// accepted and held. See [`OnHeal`] for what removal does.
+    /// A partition: bytes are held and nothing arrives. On the upstream
+    /// direction with toxicity 1, the listener drops new connections' SYNs,
+    /// so connect() hangs until the heal lets the client's SYN
+    /// retransmission through; with a lower toxicity, connections it
+    /// reaches are accepted and held as the kernel's SYN retries would be.
+    /// See [`OnHeal`] for what removal does with held bytes.
     Blackhole {
         /// What happens to held bytes on removal.
         on_heal: OnHeal,
     },
-    /// New connections are reset at once; open ones are reset at their next byte.
+    /// New connections are refused (ECONNREFUSED; with toxicity below 1,
+    /// those it reaches are reset at once); open ones are reset at their
+    /// next byte.
     Reject,
 }
 
@@ -269,6 +280,7 @@ impl FaultKind {
                 probability: p,
                 correlation,
                 rto,
+                throughput: _,
             } => {
                 probability("probability", p)?;
                 probability("correlation", correlation)?;
@@ -502,19 +514,49 @@ macro_rules! each_stage {
 }
 
 /// The operations every stage implements.
+///
+/// Most stages only compute when each chunk may leave and keep their chunks
+/// in a [`TimedQueue`]: they implement `push` and hand out their queue, and
+/// the defaults of `poll`, `deadline`, `held` and `drain` work on it. A stage
+/// without a queue, or with more to do, overrides them.
 pub trait StageOps {
     /// Accepts a chunk (its `at` is when it reached this stage).
     fn push(&mut self, chunk: Chunk, rng: &mut ChaCha8Rng);
+    /// The stage's queue of chunks with release times, if it keeps one.
+    fn queue(&self) -> Option<&TimedQueue> {
+        None
+    }
+    /// The same queue, to take chunks from.
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        None
+    }
     /// Yields the next released chunk or control action at `now`, if any.
-    fn poll(&mut self, now: Instant, rng: &mut ChaCha8Rng) -> Option<Yield>;
+    /// By default: the queue's front chunk once its release time has come.
+    fn poll(&mut self, now: Instant, _rng: &mut ChaCha8Rng) -> Option<Yield> {
+        self.queue_mut()?.pop_ready(now).map(Yield::Chunk)
+    }
     /// The earliest time `poll` may yield something new without a `push`.
-    fn deadline(&self) -> Option<Instant>;
-    /// Bytes the stage holds.
-    fn held(&self) -> usize;
+    /// By default: the queue's front release time.
+    fn deadline(&self) -> Option<Instant> {
+        self.queue()?.deadline()
+    }
+    /// Bytes the stage holds. By default: the queue's bytes.
+    fn held(&self) -> usize {
+        self.queue().map_or(0, TimedQueue::bytes)
+    }
     /// Takes every held chunk, in order, when the pipeline is replaced.
     /// `removed` is true when this fault is gone from the new set (a healed
     /// blackhole re-times its chunks here), false when it is only rebuilt.
-    fn drain(&mut self, now: Instant, removed: bool) -> Drained;
+    /// By default: the queue's chunks, re-timed to their arrival.
+    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
+        Drained {
+            chunks: self
+                .queue_mut()
+                .map(TimedQueue::drain_to_arrival)
+                .unwrap_or_default(),
+            control: None,
+        }
+    }
 }
 
 /// What a stage hands back when the pipeline is replaced.
@@ -547,8 +589,9 @@ impl StageOps for Stage {
 impl Stage {
     /// The running stage of `kind` on one link. `reach` says whether the fault
     /// applies to this connection and since when.
-    /// `round_trip` is the path's added round trip ([`FaultSet::round_trip`]).
-    pub fn new(kind: &FaultKind, reach: Reach, round_trip: Duration) -> Stage {
+    /// `round_trip` is the path's added round trip ([`FaultSet::round_trip`]),
+    /// `rtt_floor` the connection's own measured round trip under it.
+    pub fn new(kind: &FaultKind, reach: Reach, round_trip: Duration, rtt_floor: Duration) -> Stage {
         if !reach.applies {
             return Stage::Pass(latency::Passthrough::default());
         }
@@ -576,8 +619,11 @@ impl Stage {
                 probability,
                 correlation,
                 rto,
+                throughput,
             } => Stage::Loss(
-                loss::Loss::new(probability, correlation, rto).with_round_trip(round_trip),
+                loss::Loss::new(probability, correlation, rto)
+                    .with_round_trip(round_trip)
+                    .with_throughput(throughput, rtt_floor),
             ),
             FaultKind::Blackhole { on_heal } => {
                 Stage::Blackhole(blackhole::Blackhole::new(on_heal))

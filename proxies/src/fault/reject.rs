@@ -6,7 +6,7 @@
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use super::{Chunk, Control, Drained, StageOps, Yield};
+use super::{Chunk, Control, StageOps, Yield};
 
 /// The running reject stage.
 #[derive(Debug, Default)]
@@ -24,18 +24,6 @@ impl StageOps for Reject {
             self.hit = false;
             Yield::Control(Control::Reset)
         })
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-
-    fn held(&self) -> usize {
-        0
-    }
-
-    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
-        Drained::default()
     }
 }
 

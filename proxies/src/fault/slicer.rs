@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use tokio::time::Instant;
 
-use super::{Chunk, Drained, StageOps, TimedQueue, Yield};
+use super::{Chunk, StageOps, TimedQueue};
 
 /// The running slicer stage.
 #[derive(Debug)]
@@ -72,25 +71,14 @@ impl StageOps for Slicer {
         }
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha8Rng) -> Option<Yield> {
-        self.queue.pop_ready(now).map(Yield::Chunk)
+    // Drained pieces of one chunk share their arrival time; they need no
+    // merging: order is kept and the next pipeline may cut them again.
+    fn queue(&self) -> Option<&TimedQueue> {
+        Some(&self.queue)
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.queue.deadline()
-    }
-
-    fn held(&self) -> usize {
-        self.queue.bytes()
-    }
-
-    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
-        // Pieces of one chunk share their arrival time; merging is not needed
-        // because order is kept and the next pipeline may cut them again.
-        Drained {
-            chunks: self.queue.drain_to_arrival(),
-            control: None,
-        }
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        Some(&mut self.queue)
     }
 }
 
@@ -100,6 +88,8 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+    use crate::fault::Yield;
+    use tokio::time::Instant;
 
     #[test]
     fn pieces_keep_the_bytes_in_order_and_respect_the_size_bounds() {

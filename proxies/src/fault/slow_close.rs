@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
-use tokio::time::Instant;
 
-use super::{Chunk, Drained, StageOps, TimedQueue, Yield};
+use super::{Chunk, StageOps, TimedQueue};
 
 /// The running slow-close stage.
 #[derive(Debug)]
@@ -32,23 +31,12 @@ impl StageOps for SlowClose {
         self.queue.push(chunk);
     }
 
-    fn poll(&mut self, now: Instant, _rng: &mut ChaCha8Rng) -> Option<Yield> {
-        self.queue.pop_ready(now).map(Yield::Chunk)
+    fn queue(&self) -> Option<&TimedQueue> {
+        Some(&self.queue)
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.queue.deadline()
-    }
-
-    fn held(&self) -> usize {
-        self.queue.bytes()
-    }
-
-    fn drain(&mut self, _now: Instant, _removed: bool) -> Drained {
-        Drained {
-            chunks: self.queue.drain_to_arrival(),
-            control: None,
-        }
+    fn queue_mut(&mut self) -> Option<&mut TimedQueue> {
+        Some(&mut self.queue)
     }
 }
 
@@ -58,6 +46,8 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
+    use crate::fault::Yield;
+    use tokio::time::Instant;
 
     #[test]
     fn data_passes_at_once_but_the_close_waits() {

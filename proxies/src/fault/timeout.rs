@@ -49,10 +49,6 @@ impl StageOps for Timeout {
         self.close_at.filter(|_| !self.closed)
     }
 
-    fn held(&self) -> usize {
-        0
-    }
-
     fn drain(&mut self, _now: Instant, removed: bool) -> Drained {
         Drained {
             chunks: Vec::new(),

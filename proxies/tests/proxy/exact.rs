@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use faultline_proxies::{Direction, Fault, FaultKind, OnHeal, Proxy};
+use faultline_proxies::{Direction, Fault, FaultKind, OnHeal, Proxy, Throughput};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -112,6 +112,7 @@ fn change(proxy: &Proxy, rng: &mut ChaCha8Rng) {
             probability: rng.gen_range(0.001..0.05),
             correlation: 0.3,
             rto: Duration::from_millis(rng.gen_range(1..5)),
+            throughput: Throughput::Unbounded,
         },
         75..=99 => FaultKind::Blackhole {
             on_heal: if rng.gen_bool(0.01) {
@@ -222,10 +223,14 @@ fn kind() -> impl Strategy<Value = FaultKind> {
             size_variation: v,
             delay: Duration::from_micros(d)
         }),
-        (0.0f64..0.5, 0.0f64..0.9, 1u64..10).prop_map(|(p, c, r)| FaultKind::Loss {
-            probability: p,
-            correlation: c,
-            rto: Duration::from_millis(r)
+        (0.0f64..0.5, 0.0f64..0.9, 1u64..10, 0usize..3).prop_map(|(p, c, r, t)| {
+            FaultKind::Loss {
+                probability: p,
+                correlation: c,
+                rto: Duration::from_millis(r),
+                // The pacer cuts and re-times chunks: it must keep every byte too.
+                throughput: Throughput::parse(Throughput::NAMES[t]).unwrap(),
+            }
         }),
         Just(FaultKind::Blackhole {
             on_heal: OnHeal::DeliverNow
@@ -393,6 +398,7 @@ async fn toggle_mid_stream(limits: faultline_proxies::Limits, total: u64, every:
                                 probability: 0.02,
                                 correlation: 0.2,
                                 rto: Duration::from_millis(1),
+                                throughput: Throughput::Unbounded,
                             },
                         };
                         proxy

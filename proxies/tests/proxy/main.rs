@@ -4,13 +4,16 @@
 use std::io;
 use std::time::Duration;
 
-use faultline_proxies::{Direction, Fault, FaultKind, Limits, OnHeal, Proxy, ProxySpec};
+use faultline_proxies::{
+    Direction, Fault, FaultKind, Limits, OnHeal, Proxy, ProxySpec, Throughput,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 mod exact;
+mod throughput;
 
 /// An upstream that echoes every byte back and half-closes when the client does.
 pub async fn echo_server() -> std::net::SocketAddr {
@@ -174,7 +177,7 @@ async fn reset_peer_resets_an_open_connection() {
 }
 
 #[tokio::test]
-async fn reject_resets_new_connections_at_once_and_open_ones_at_their_next_byte() {
+async fn reject_refuses_new_connects_at_once_and_resets_open_connections_at_their_next_byte() {
     let (proxy, _stop) = proxy_to(echo_server().await).await;
     let mut open = connect(&proxy).await;
     open.write_all(b"x").await.unwrap();
@@ -183,14 +186,13 @@ async fn reject_resets_new_connections_at_once_and_open_ones_at_their_next_byte(
         .add_fault(Fault::new(Direction::Upstream, FaultKind::Reject))
         .unwrap();
 
-    let mut fresh = connect(&proxy).await;
-    let mut buf = [0u8; 1];
-    let err = fresh
-        .read(&mut buf)
+    // The kernel answers the SYN with a reset: the connect() is refused.
+    let err = TcpStream::connect(proxy.listen_addr().unwrap())
         .await
-        .expect_err("a new connection should be reset");
-    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        .expect_err("a connect into a reject should be refused");
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
 
+    let mut buf = [0u8; 1];
     open.write_all(b"y").await.unwrap();
     let err = open
         .read(&mut buf)
@@ -255,29 +257,48 @@ async fn healed_blackhole_delivers_at_the_next_retransmission_by_default() {
 }
 
 #[tokio::test]
-async fn blackhole_holds_new_connections_without_reaching_the_server() {
+async fn a_connect_into_a_blackhole_hangs_and_one_started_before_the_heal_completes_after_it() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (proxy, _stop) = proxy_to(listener.local_addr().unwrap()).await;
+    let address = proxy.listen_addr().unwrap();
     proxy
         .add_fault(Fault::new(
             Direction::Upstream,
             FaultKind::Blackhole {
-                on_heal: OnHeal::DeliverNow,
+                on_heal: OnHeal::Deliver,
             },
         ))
         .unwrap();
-    let mut client = connect(&proxy).await;
-    client.write_all(b"hi").await.unwrap();
-    let accepted = tokio::time::timeout(ms(200), listener.accept()).await;
+    // The listener drops SYNs: a connect timeout fires, as the kernel's does.
+    let timed_out = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(address)).await;
     assert!(
-        accepted.is_err(),
-        "the server saw a connection through a blackhole"
+        timed_out.is_err(),
+        "connect() returned through a blackhole: {timed_out:?}"
     );
+    // A connect in progress at the heal: its SYN was dropped, so it is
+    // still connecting after the call returns.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let err = socket.connect(&address.into()).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(nix::libc::EINPROGRESS));
+    let waiting = TcpStream::from_std(std::net::TcpStream::from(socket)).unwrap();
+    assert!(
+        waiting.peer_addr().is_err(),
+        "connected through a blackhole"
+    );
+    assert_eq!(proxy.stats().connections_total, 0);
     proxy.remove_fault("blackhole_upstream").unwrap();
+    // The kernel's next SYN retransmission completes it, and it reaches the server.
+    waiting.writable().await.unwrap();
+    assert_eq!(waiting.take_error().unwrap().map(|e| e.kind()), None);
+    let mut waiting = waiting;
+    waiting.write_all(b"hi").await.unwrap();
     let (mut server, _) = listener.accept().await.unwrap();
     let mut buf = [0u8; 2];
     server.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"hi");
+    // The placeholder that filled the accept queue never reaches the server.
+    assert_eq!(proxy.stats().connections_total, 1);
 }
 
 /// Yields until the proxy's open connections number `n`.
@@ -293,8 +314,11 @@ async fn wait_until_active(proxy: &Proxy, n: u64) {
 }
 
 /// A client held at admission by an upstream blackhole healing with
-/// `on_heal`. The upstream is a std listener polled without blocking: a
-/// dialed connection would sit in its accept queue whether or not anything
+/// `on_heal`. The blackhole's toxicity is below 1, so the listener stays
+/// open (only a blackhole on every connection drops SYNs) and admission
+/// rolls it per connection; with the tests' seed it applies to the first.
+/// The upstream is a std listener polled without blocking: a dialed
+/// connection would sit in its accept queue whether or not anything
 /// accepted it.
 async fn held_by_blackhole(
     on_heal: OnHeal,
@@ -303,10 +327,9 @@ async fn held_by_blackhole(
     listener.set_nonblocking(true).unwrap();
     let (proxy, stop) = proxy_to(listener.local_addr().unwrap()).await;
     proxy
-        .add_fault(Fault::new(
-            Direction::Upstream,
-            FaultKind::Blackhole { on_heal },
-        ))
+        .add_fault(
+            Fault::new(Direction::Upstream, FaultKind::Blackhole { on_heal }).with_toxicity(0.99),
+        )
         .unwrap();
     let client = connect(&proxy).await;
     (listener, proxy, stop, client)
@@ -516,6 +539,7 @@ async fn a_lost_tail_chunk_arrives_after_a_retransmission_timeout() {
                 probability: 1.0,
                 correlation: 0.0,
                 rto: ms(150),
+                throughput: Throughput::Cubic,
             },
         ))
         .unwrap();

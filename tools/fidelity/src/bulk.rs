@@ -31,8 +31,10 @@ pub const DELAY: Duration = Duration::from_millis(20);
 /// Bytes of one write of the sender.
 const WRITE: usize = 256 * 1024;
 
-/// How long the sink's answer may take after the sender stops.
-const ANSWER: Duration = Duration::from_secs(60);
+/// How long the sink's answer may take after the sender stops: a lossy
+/// stream's backlog (the proxy's held bytes and both sockets' buffers, some
+/// 10 MB) drains at the loss fault's congestion model, about 200 KB/s at 5 %.
+const ANSWER: Duration = Duration::from_secs(180);
 
 /// One bulk stream's result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -71,6 +73,7 @@ pub async fn measure(
                     probability: loss,
                     correlation: 0.0,
                     rto: LOSS_RTO,
+                    throughput: faultline_proxies::Throughput::default(),
                 },
             ));
         }

@@ -132,6 +132,7 @@ impl LatencyCase {
                         probability: self.loss,
                         correlation: 0.0,
                         rto: LOSS_RTO,
+                        throughput: faultline_proxies::Throughput::default(),
                     },
                 ));
             }

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::process::{ClientError, ClientProblems, ClientProcess, ClientSpec};
 use crate::scenario::{ClientCommand, Probe, Scenario};
 use crate::topology::{resolve, SpawnOptions, Topology};
+use crate::workload::process::{ClientError, ClientProblems, ClientProcess, ClientSpec};
 
 /// Which part of the scenario a client serves.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
