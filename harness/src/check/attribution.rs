@@ -398,7 +398,7 @@ mod tests {
         assert_eq!(BaselinePolicy::Pass.verdict(&shared), Verdict::Pass);
         assert_eq!(BaselinePolicy::Pass.verdict(&induced), Verdict::Fail);
         assert_eq!(
-            BaselinePolicy::Pass.overall(&[shared.clone()]),
+            BaselinePolicy::Pass.overall(std::slice::from_ref(&shared)),
             Verdict::Pass
         );
         assert_eq!(
