@@ -20,12 +20,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::apply::{apply_changes, sleep_precisely, ApplyError, Healer};
+use crate::check::attribution::{self, Attributed, Attribution, BaselinePolicy};
 use crate::check::{self, CheckResult, Invariant, Verdict};
 use crate::clients::{ClientRole, ClientsError, DrillClients};
 use crate::heartbeat::{self, Acquired, Heartbeat};
 use crate::history::{History, Record};
 use crate::plane::{InProcess, Plane, PlaneError, Recorded, Remote};
-use crate::report::{self, ReportInput};
+use crate::report::{self, BaselineReport, ReportInput};
 use crate::runfile::{LeaseEntry, Phase, RunFile, RunFileError};
 use crate::scenario::{Probe, Scenario, StopCondition};
 use crate::schedule::TimelineEntry;
@@ -60,6 +61,13 @@ pub struct DrillOptions {
     /// default, 10 s unless `faultline serve --lease-ttl` says otherwise,
     /// when `None`).
     pub lease_ttl: Option<Duration>,
+    /// Also run the scenario without faults and attribute every verdict
+    /// (what `faultline drill --baseline` and a scenario's `"baseline": true`
+    /// ask for; see docs/baseline.md).
+    pub baseline: bool,
+    /// Whether a failure the baseline shares fails the drill
+    /// ([`DrillReport::counted_verdict`], the exit code, junit.xml).
+    pub baseline_policy: BaselinePolicy,
 }
 
 /// What a drill reports while it runs: the CLI draws it as a progress bar
@@ -117,6 +125,30 @@ impl Drill {
         self.extra_invariants.push(invariant);
         self
     }
+
+    /// Also runs the scenario without faults, after the drill, and attributes
+    /// every verdict (see [`DrillReport::attribution`]).
+    #[must_use]
+    pub fn with_baseline(mut self) -> Self {
+        self.options.baseline = true;
+        self
+    }
+
+    /// Whether a baseline run goes with this drill (the option or the scenario's `baseline`).
+    pub fn runs_baseline(&self) -> bool {
+        self.options.baseline || self.scenario.baseline
+    }
+
+    /// The drill without faults: the same scenario with an empty schedule
+    /// (every link at its static settings), reporting into `baseline/`.
+    fn baseline(&self) -> Drill {
+        let mut drill = self.clone();
+        drill.scenario.schedule.clear();
+        drill.scenario.config.schedule.clear();
+        drill.scenario.stop_when.clear();
+        drill.options.report_dir = self.options.report_dir.as_ref().map(|d| d.join("baseline"));
+        drill
+    }
 }
 
 /// Why a drill could not run to a verdict.
@@ -156,8 +188,14 @@ pub struct DrillReport {
     pub history: History,
     /// Every invariant's result.
     pub results: Vec<CheckResult>,
-    /// Fail beats unknown beats pass.
+    /// Fail beats unknown beats pass (the drill's own, whatever the baseline says).
     pub verdict: Verdict,
+    /// The verdict as the baseline policy counts it (the exit code): the
+    /// same as `verdict` without a baseline run or under
+    /// [`BaselinePolicy::Fail`].
+    pub counted_verdict: Verdict,
+    /// The baseline run and the attribution of every verdict, if one ran.
+    pub baseline: Option<BaselineReport>,
     /// The report folder, if one was written.
     pub report_dir: Option<PathBuf>,
     /// The text summary (what the terminal shows).
@@ -177,6 +215,31 @@ impl DrillReport {
     /// The result of the invariant of that name.
     pub fn result(&self, name: &str) -> Option<&CheckResult> {
         self.results.iter().find(|r| r.name == name)
+    }
+
+    /// The attribution of the invariant `name` (`None` without a baseline run).
+    pub fn attribution(&self, name: &str) -> Option<&Attributed> {
+        self.baseline.as_ref()?.of(name)
+    }
+
+    /// Panics unless the invariant `name` has `attribution`, printing both
+    /// runs' verdicts and figures.
+    #[track_caller]
+    pub fn assert_attribution(&self, name: &str, attribution: Attribution) -> &Attributed {
+        let Some(attributed) = self.attribution(name) else {
+            panic!(
+                "no attribution for {name:?} (was a baseline run?)\n{}",
+                self.failure_message()
+            );
+        };
+        if attributed.attribution != attribution {
+            panic!(
+                "invariant {name:?} is {} where {attribution} was expected\n{}",
+                attributed.line(),
+                self.failure_message()
+            );
+        }
+        attributed
     }
 
     /// Panics with the seed, the failing verdicts' evidence and the report
@@ -222,6 +285,15 @@ impl DrillReport {
                 text.push_str(&format!("    {evidence}\n"));
             }
         }
+        if let Some(baseline) = &self.baseline {
+            text.push_str(&format!(
+                "baseline (no faults) verdict: {}\n",
+                baseline.verdict()
+            ));
+            for attributed in &baseline.attribution {
+                text.push_str(&format!("- {}\n", attributed.line()));
+            }
+        }
         match &self.report_dir {
             Some(dir) => text.push_str(&format!("report: {}\n", dir.display())),
             None => text.push_str("no report folder (set DrillOptions::report_dir)\n"),
@@ -252,6 +324,167 @@ impl PlaneFor for Planes {
 /// # Errors
 /// See [`DrillError`]. A violated invariant is not an error: it is a verdict.
 pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, DrillError> {
+    // The baseline runs after the drill, not beside it: both on one machine
+    // would share its cores, and each run's latencies would measure the other
+    // (docs/baseline.md). Each run picks its own ports.
+    let ran = run_once(&drill, &stop).await?;
+    let baseline = if drill.runs_baseline() {
+        Some(run_once(&drill.baseline(), &stop).await?)
+    } else {
+        None
+    };
+    let scenario = &drill.scenario;
+    let invariants = invariants_of(&drill);
+    let baseline_report = baseline.as_ref().map(|base| {
+        // Judged over the drill's fault windows: the same times, no fault.
+        let results = attribution::check_baseline(&invariants, &base.history, &ran.history);
+        BaselineReport {
+            history: base.history.clone(),
+            attribution: attribution::attribute(&invariants, &ran.results, &results),
+            results,
+            policy: drill.options.baseline_policy,
+        }
+    });
+    let Ran {
+        history,
+        results,
+        placements,
+        stopped_early,
+        unhealed,
+        exited,
+        client_problems,
+    } = ran;
+    let verdict = check::overall_verdict(&results);
+    let counted_verdict = baseline_report
+        .as_ref()
+        .map_or(verdict, BaselineReport::counted_verdict);
+    let reproduce = drill.options.reproduce.clone().unwrap_or_else(|| {
+        format!(
+            "faultline drill <scenario.json> --seed {} --time-scale {}{}",
+            scenario.seed,
+            scenario.time_scale,
+            if baseline_report.is_some() {
+                " --baseline"
+            } else {
+                ""
+            }
+        )
+    });
+    let input = ReportInput {
+        name: scenario.name.clone(),
+        seed: scenario.seed,
+        scenario: serde_json::to_value(&scenario.config).unwrap_or_default(),
+        regions: scenario.region_names(),
+        reproduce,
+        history: &history,
+        results: &results,
+        placements,
+        baseline: baseline_report.as_ref(),
+    };
+    let mut summary = report::summary_text(&input);
+    notes(
+        &mut summary,
+        "",
+        &stopped_early,
+        &unhealed,
+        &exited,
+        &client_problems,
+    );
+    let mut unhealed = unhealed;
+    let mut exited = exited;
+    let mut client_problems = client_problems;
+    if let Some(base) = baseline {
+        notes(
+            &mut summary,
+            "Baseline run: ",
+            &base.stopped_early,
+            &base.unhealed,
+            &base.exited,
+            &base.client_problems,
+        );
+        unhealed.extend(base.unhealed.into_iter().map(|u| format!("baseline: {u}")));
+        exited.extend(base.exited.into_iter().map(|e| format!("baseline: {e}")));
+        client_problems.extend(
+            base.client_problems
+                .into_iter()
+                .map(|p| format!("baseline: {p}")),
+        );
+    }
+    let report_dir = match &drill.options.report_dir {
+        Some(dir) => Some(report::write(dir, &input)?.dir),
+        None => None,
+    };
+    Ok(DrillReport {
+        name: scenario.name.clone(),
+        seed: scenario.seed,
+        history,
+        results,
+        verdict,
+        counted_verdict,
+        baseline: baseline_report,
+        report_dir,
+        summary,
+        stopped_early,
+        unhealed,
+        exited,
+        client_problems,
+    })
+}
+
+/// The scenario's invariants and the Rust code's, in the order results come.
+fn invariants_of(drill: &Drill) -> Vec<Invariant> {
+    drill
+        .scenario
+        .invariants
+        .iter()
+        .chain(&drill.extra_invariants)
+        .cloned()
+        .collect()
+}
+
+/// Appends what went wrong around a run to the summary (`who` names the run).
+fn notes(
+    summary: &mut String,
+    who: &str,
+    stopped_early: &Option<String>,
+    unhealed: &[String],
+    exited: &[String],
+    client_problems: &[String],
+) {
+    if let Some(reason) = stopped_early {
+        summary.push_str(&format!("\n{who}Stopped early: {reason}\n"));
+    }
+    if !unhealed.is_empty() {
+        summary.push_str(&format!("\n{who}Could not heal: {}\n", unhealed.join("; ")));
+    }
+    if !exited.is_empty() {
+        summary.push_str(&format!(
+            "\n{who}Services that exited during the drill: {}\n",
+            exited.join("; ")
+        ));
+    }
+    if !client_problems.is_empty() {
+        summary.push_str(&format!("\n{who}Client process problems:\n"));
+        for problem in client_problems {
+            summary.push_str(&format!("  {problem}\n"));
+        }
+    }
+}
+
+/// One run of a drill, before its report.
+struct Ran {
+    history: History,
+    results: Vec<CheckResult>,
+    placements: Vec<report::LinkPlacement>,
+    stopped_early: Option<String>,
+    unhealed: Vec<String>,
+    exited: Vec<String>,
+    client_problems: Vec<String>,
+}
+
+/// Runs `drill` once to its verdicts (no report written; the service logs go
+/// to its report folder).
+async fn run_once(drill: &Drill, stop: &CancellationToken) -> Result<Ran, DrillError> {
     let scenario = &drill.scenario;
     let registry = Arc::new(Registry::new(
         scenario.seed,
@@ -329,7 +562,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
 
     // Not raced against `stop`: dropping a half-built topology would leave
     // proxies on remote agents. `start` watches `stop` itself and cleans up.
-    let started = Topology::start(scenario, &planes, &spawn, &stop).await;
+    let started = Topology::start(scenario, &planes, &spawn, stop).await;
     let mut topology = match started {
         Ok(topology) => topology,
         Err(err) => {
@@ -354,7 +587,7 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
         run_file.phase(Phase::Running);
     }
     let healer = Healer::default();
-    let outcome = drive(&drill, &topology, &healer, &spawn, &stop).await;
+    let outcome = drive(drill, &topology, &healer, &spawn, stop).await;
     if let Some(run_file) = &run_file {
         run_file.phase(Phase::Healing);
     }
@@ -370,61 +603,11 @@ pub async fn run(drill: Drill, stop: CancellationToken) -> Result<DrillReport, D
     let (recorder, stopped_early, client_problems) = outcome?;
 
     let history = recorder.history(&scenario.name, scenario.seed);
-    let invariants: Vec<Invariant> = scenario
-        .invariants
-        .iter()
-        .chain(&drill.extra_invariants)
-        .cloned()
-        .collect();
-    let results = check::check_all(&invariants, &history);
-    let verdict = check::overall_verdict(&results);
-    let reproduce = drill.options.reproduce.clone().unwrap_or_else(|| {
-        format!(
-            "faultline drill <scenario.json> --seed {} --time-scale {}",
-            scenario.seed, scenario.time_scale
-        )
-    });
-    let input = ReportInput {
-        name: scenario.name.clone(),
-        seed: scenario.seed,
-        scenario: serde_json::to_value(&scenario.config).unwrap_or_default(),
-        regions: scenario.region_names(),
-        reproduce,
-        history: &history,
-        results: &results,
-        placements,
-    };
-    let mut summary = report::summary_text(&input);
-    if let Some(reason) = &stopped_early {
-        summary.push_str(&format!("\nStopped early: {reason}\n"));
-    }
-    if !unhealed.is_empty() {
-        summary.push_str(&format!("\nCould not heal: {}\n", unhealed.join("; ")));
-    }
-    if !exited.is_empty() {
-        summary.push_str(&format!(
-            "\nServices that exited during the drill: {}\n",
-            exited.join("; ")
-        ));
-    }
-    if !client_problems.is_empty() {
-        summary.push_str("\nClient process problems:\n");
-        for problem in &client_problems {
-            summary.push_str(&format!("  {problem}\n"));
-        }
-    }
-    let report_dir = match &drill.options.report_dir {
-        Some(dir) => Some(report::write(dir, &input)?.dir),
-        None => None,
-    };
-    Ok(DrillReport {
-        name: scenario.name.clone(),
-        seed: scenario.seed,
+    let results = check::check_all(&invariants_of(drill), &history);
+    Ok(Ran {
         history,
         results,
-        verdict,
-        report_dir,
-        summary,
+        placements,
         stopped_early,
         unhealed,
         exited,

@@ -20,11 +20,15 @@
 //! - [`linearizable`]: every key's reads, writes and CAS behave as one atomic register.
 //! - [`custom`]: a Rust closure.
 //!
+//! [`attribution`] sets a drill's verdicts beside a baseline run's (no fault):
+//! fault-induced, fails without faults too, masked by the fault, holds.
+//!
 //! And what they share: [`window`] (fault windows), [`sli`] (per-region SLIs per
 //! phase of a run) and [`percentiles`] (HDR histogram percentiles). Durations
 //! are written with units, as everywhere in a scenario
 //! ([`crate::base::duration`]).
 
+pub mod attribution;
 pub mod availability;
 pub mod blast_radius;
 pub mod convergence;

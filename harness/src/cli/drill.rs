@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::TerminalProgress;
 use super::ExitCode;
+use crate::check::attribution::BaselinePolicy;
 use crate::check::Verdict;
 use crate::runner::{self, Drill, DrillError, DrillOptions, DrillProgress};
 use crate::scenario::Scenario;
@@ -47,9 +48,39 @@ pub struct DrillArgs {
     /// renewal (default: the agent's, 10 s).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub lease_ttl: Option<std::time::Duration>,
+    /// Also run the scenario without faults (same seed, workload and
+    /// duration), after the drill, and attribute every verdict:
+    /// fault-induced, fails without faults too, masked by the fault, holds
+    /// (docs/baseline.md). A scenario's `"baseline": true` does the same.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Whether an invariant that fails without faults too fails the drill
+    /// (exit code 1 and a junit failure): `fail` (the default: it is still a
+    /// violation) or `pass` (only what the fault induced fails).
+    #[arg(long, value_name = "fail|pass", value_parser = parse_policy, default_value = "fail")]
+    pub baseline_failures: BaselinePolicy,
     /// Print no progress and no summary, only the verdict line.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `fail` or `pass`, the values of `--baseline-failures`.
+pub(crate) fn parse_policy(text: &str) -> Result<BaselinePolicy, String> {
+    match text {
+        "fail" => Ok(BaselinePolicy::Fail),
+        "pass" => Ok(BaselinePolicy::Pass),
+        other => Err(format!("{other:?} is neither `fail` nor `pass`")),
+    }
+}
+
+/// The exit code of a counted verdict.
+pub(crate) fn exit_code(verdict: Verdict, allow_unknown: bool) -> ExitCode {
+    match verdict {
+        Verdict::Pass => ExitCode::Pass,
+        Verdict::Fail => ExitCode::Fail,
+        Verdict::Unknown if allow_unknown => ExitCode::Pass,
+        Verdict::Unknown => ExitCode::Unknown,
+    }
 }
 
 /// Runs `faultline drill`.
@@ -109,10 +140,17 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
         .as_ref()
         .map(|p| format!(" {}", p.display()))
         .unwrap_or_default();
-    let reproduce = format!(
+    let baseline = args.baseline || scenario.baseline;
+    let mut reproduce = format!(
         "faultline drill{scenario_arg} --seed {} --time-scale {}",
         scenario.seed, scenario.time_scale
     );
+    if args.baseline {
+        reproduce.push_str(" --baseline");
+    }
+    if baseline && args.baseline_failures == BaselinePolicy::Pass {
+        reproduce.push_str(" --baseline-failures pass");
+    }
     let mut search = args.bin_dirs.clone();
     if let Ok(dir) = std::env::current_dir() {
         search.push(dir);
@@ -142,15 +180,22 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
             reproduce: Some(reproduce),
             state_dir: Some(state_dir.clone()),
             lease_ttl: args.lease_ttl,
+            baseline,
+            baseline_policy: args.baseline_failures,
         },
         ..Drill::new(scenario)
     };
     if !args.quiet {
         eprintln!(
-            "faultline drill: {} (seed {}, {:.1}s)",
+            "faultline drill: {} (seed {}, {:.1}s{})",
             drill.scenario.name,
             drill.scenario.seed,
-            drill.scenario.scaled_duration().as_secs_f64()
+            drill.scenario.scaled_duration().as_secs_f64(),
+            if baseline {
+                ", then again without faults for the baseline"
+            } else {
+                ""
+            }
         );
     }
     match runner::run(drill, stop).await {
@@ -161,13 +206,22 @@ pub async fn run(args: DrillArgs, stop: CancellationToken) -> ExitCode {
             if let Some(dir) = &report.report_dir {
                 println!("report: {}", dir.display());
             }
-            println!("verdict: {}", report.verdict);
-            match report.verdict {
-                Verdict::Pass => ExitCode::Pass,
-                Verdict::Fail => ExitCode::Fail,
-                Verdict::Unknown if args.allow_unknown => ExitCode::Pass,
-                Verdict::Unknown => ExitCode::Unknown,
+            match &report.baseline {
+                Some(base) => {
+                    for attributed in &base.attribution {
+                        println!("attribution: {}", attributed.line());
+                    }
+                    println!(
+                        "verdict: {} (baseline without faults: {}; counted as {} under --baseline-failures {})",
+                        report.verdict,
+                        base.verdict(),
+                        report.counted_verdict,
+                        base.policy.as_str()
+                    );
+                }
+                None => println!("verdict: {}", report.verdict),
             }
+            exit_code(report.counted_verdict, args.allow_unknown)
         }
         Err(DrillError::Cancelled) => {
             eprintln!("faultline drill: cancelled; every fault was healed and every spawned process stopped");

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use tokio_util::sync::CancellationToken;
 
 use super::ExitCode;
+use crate::check::attribution::BaselinePolicy;
 use crate::check::Verdict;
 use crate::report::sweep::{sweep_json, sweep_svg, sweep_text, SweepRun};
 use crate::runner::{self, Drill, DrillError, DrillOptions};
@@ -48,6 +49,13 @@ pub struct SweepArgs {
     /// Folder to look for spawned programs in (repeatable), before PATH.
     #[arg(long = "bin-dir")]
     pub bin_dirs: Vec<PathBuf>,
+    /// Run each seed again without faults and attribute its verdicts (as
+    /// `faultline drill --baseline`; docs/baseline.md).
+    #[arg(long)]
+    pub baseline: bool,
+    /// Whether a failure without faults too fails a seed: `fail` (default) or `pass`.
+    #[arg(long, value_name = "fail|pass", value_parser = super::drill::parse_policy, default_value = "fail")]
+    pub baseline_failures: BaselinePolicy,
     /// Print only the sweep's summary, no line per seed.
     #[arg(long, short)]
     pub quiet: bool,
@@ -151,6 +159,8 @@ pub async fn run(args: SweepArgs, stop: CancellationToken) -> ExitCode {
         dir.display()
     );
     let mut runs: Vec<SweepRun> = Vec::new();
+    // Each seed's verdict as the baseline policy counts it (the exit code).
+    let mut counted: Vec<Verdict> = Vec::new();
     let mut cancelled = false;
     for &seed in seeds {
         let seeded = scenario.clone().with_seed(seed);
@@ -170,16 +180,22 @@ pub async fn run(args: SweepArgs, stop: CancellationToken) -> ExitCode {
                 state_dir: Some(crate::runfile::default_state_dir()),
                 lease_ttl: None,
                 reproduce: Some(reproduce),
+                baseline: args.baseline || seeded.baseline,
+                baseline_policy: args.baseline_failures,
             },
             ..Drill::new(seeded)
         };
         let run = match runner::run(drill, stop.clone()).await {
-            Ok(report) => SweepRun {
-                seed,
-                dir: subdir,
-                results: report.results,
-                error: None,
-            },
+            Ok(report) => {
+                counted.push(report.counted_verdict);
+                SweepRun {
+                    seed,
+                    dir: subdir,
+                    results: report.results,
+                    error: None,
+                    attribution: report.baseline.map(|b| b.attribution).unwrap_or_default(),
+                }
+            }
             Err(DrillError::Cancelled) => {
                 cancelled = true;
                 break;
@@ -189,6 +205,7 @@ pub async fn run(args: SweepArgs, stop: CancellationToken) -> ExitCode {
                 dir: subdir,
                 results: Vec::new(),
                 error: Some(err.to_string()),
+                attribution: Vec::new(),
             },
         };
         if !args.quiet {
@@ -216,7 +233,12 @@ pub async fn run(args: SweepArgs, stop: CancellationToken) -> ExitCode {
         );
         return ExitCode::Interrupted;
     }
-    let verdicts: Vec<Verdict> = runs.iter().map(SweepRun::verdict).collect();
+    let verdicts: Vec<Verdict> = runs
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(SweepRun::verdict)
+        .chain(counted)
+        .collect();
     if verdicts.contains(&Verdict::Fail) {
         ExitCode::Fail
     } else if verdicts.contains(&Verdict::Unknown) && !args.allow_unknown {

@@ -96,6 +96,35 @@ pub fn report_html(input: &ReportInput<'_>, logs: &[String]) -> String {
         verdict_row(&mut out, result);
     }
     out.push_str("</tbody>\n</table>\n");
+    if let Some(baseline) = input.baseline {
+        let _ = writeln!(
+            out,
+            "<h3 id=\"attribution\">Attribution (against the same run without faults: {})</h3>\n<table class=\"verdicts\">\n<thead><tr><th>attribution</th><th>drill</th><th>baseline</th><th>invariant and figures</th></tr></thead>\n<tbody>",
+            baseline.verdict()
+        );
+        for a in &baseline.attribution {
+            let loud = if a.attribution == crate::check::attribution::Attribution::MaskedByTheFault
+            {
+                " style=\"font-weight:bold;color:#b00\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "<tr{loud}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(a.attribution.words()),
+                a.drill,
+                a.baseline,
+                escape(&a.line())
+            );
+        }
+        let _ = writeln!(
+            out,
+            "</tbody>\n</table>\n<p class=\"meta\">Counted as {} under <code>--baseline-failures {}</code>.</p>",
+            baseline.counted_verdict(),
+            baseline.policy.as_str()
+        );
+    }
     let _ = writeln!(
         out,
         "<p>Reproduce this run:</p>\n<pre class=\"reproduce\"><code>{}</code></pre>\n</section>",

@@ -15,7 +15,11 @@
 //!                                      "success_rate", "p50_ms", "p99_ms"}}}],
 //!   "verdicts": [{"name", "verdict", "message", "figures", "evidence", "evidence_omitted"}],
 //!   "first_violations": [{"name", "at_ns"}],
-//!   "verdict": "pass" | "fail" | "unknown" }
+//!   "verdict": "pass" | "fail" | "unknown",   (the drill's own)
+//!   "baseline": null | {"verdict", "counted_verdict", "policy": "fail" | "pass",
+//!                "verdicts": [...], "figures": [{"name", "figure", "drill", "baseline", "ratio"}]},
+//!   "attribution": null | [{"name", "attribution", "drill", "baseline",
+//!                "figure"?, "drill_figure"?, "baseline_figure"?, "ratio"?}] }
 //! ```
 
 use std::collections::BTreeSet;
@@ -101,6 +105,20 @@ pub fn report_json(input: &ReportInput<'_>) -> Value {
             .map(|v| json!({"name": v.name, "at_ns": v.at_ns}))
             .collect::<Vec<_>>(),
         "verdict": overall_verdict(input.results),
+        "baseline": input.baseline.map(|b| json!({
+            "verdict": b.verdict(),
+            "counted_verdict": b.counted_verdict(),
+            "policy": b.policy,
+            "verdicts": b.results,
+            "figures": b.attribution.iter().map(|a| json!({
+                "name": a.name,
+                "figure": a.figure,
+                "drill": a.drill_figure,
+                "baseline": a.baseline_figure,
+                "ratio": a.ratio,
+            })).collect::<Vec<_>>(),
+        })),
+        "attribution": input.baseline.map(|b| &b.attribution),
     })
 }
 

@@ -41,8 +41,9 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::check::attribution::{Attributed, BaselinePolicy};
 use crate::check::sli::workload_regions;
-use crate::check::CheckResult;
+use crate::check::{CheckResult, Verdict};
 use crate::history::{History, HistoryError};
 
 pub use summary::summary_text;
@@ -69,6 +70,40 @@ pub struct ReportInput<'a> {
     pub results: &'a [CheckResult],
     /// Where every link's proxy ran, in link order.
     pub placements: Vec<LinkPlacement>,
+    /// The baseline run beside the drill and the attribution of every verdict,
+    /// if the drill ran one (see docs/baseline.md).
+    pub baseline: Option<&'a BaselineReport>,
+}
+
+/// The baseline run of a drill (the same scenario, seed, workload and duration
+/// with no fault) and what it says about each of the drill's verdicts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineReport {
+    /// The baseline's history (`baseline/history.jsonl` in the report folder).
+    pub history: History,
+    /// The baseline's verdicts, in the scenario's order.
+    pub results: Vec<CheckResult>,
+    /// Every invariant's attribution, in the scenario's order.
+    pub attribution: Vec<Attributed>,
+    /// Whether a failure the baseline shares fails the drill.
+    pub policy: BaselinePolicy,
+}
+
+impl BaselineReport {
+    /// The baseline run's own overall verdict.
+    pub fn verdict(&self) -> Verdict {
+        crate::check::overall_verdict(&self.results)
+    }
+
+    /// The drill's verdict as the policy counts it (its exit code, its JUnit cases).
+    pub fn counted_verdict(&self) -> Verdict {
+        self.policy.overall(&self.attribution)
+    }
+
+    /// The attribution of the invariant `name`.
+    pub fn of(&self, name: &str) -> Option<&Attributed> {
+        self.attribution.iter().find(|a| a.name == name)
+    }
 }
 
 /// Where one link's proxy ran during the drill.
@@ -218,6 +253,20 @@ pub fn write(dir: &Path, input: &ReportInput<'_>) -> Result<ReportPaths, ReportE
         .history
         .write_jsonl(BufWriter::new(file))
         .map_err(history_io)?;
+    if let Some(baseline) = input.baseline {
+        let dir = dir.join("baseline");
+        let path = dir.join("history.jsonl");
+        let io = |source| ReportError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io)?;
+        let file = File::create(&path).map_err(io)?;
+        baseline
+            .history
+            .write_jsonl(BufWriter::new(file))
+            .map_err(io)?;
+    }
 
     write_views(&paths, input)?;
     Ok(paths)
@@ -270,6 +319,9 @@ pub struct StoredReport {
     pub results: Vec<CheckResult>,
     /// Where each link's proxy ran, from `report.json`'s `links`.
     pub placements: Vec<LinkPlacement>,
+    /// The baseline run, from `report.json`'s `baseline` and `attribution` and
+    /// `baseline/history.jsonl`, if the drill ran one.
+    pub baseline: Option<BaselineReport>,
 }
 
 impl StoredReport {
@@ -335,6 +387,30 @@ impl StoredReport {
                     source,
                 }
             })?;
+        let baseline = match report.get("baseline") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(base) => {
+                let results: Vec<CheckResult> =
+                    serde_json::from_value(base.get("verdicts").cloned().unwrap_or_default())
+                        .map_err(|e| invalid(format!("baseline.verdicts: {e}")))?;
+                let policy: BaselinePolicy = serde_json::from_value(
+                    base.get("policy").cloned().unwrap_or_else(|| "fail".into()),
+                )
+                .map_err(|e| invalid(format!("baseline.policy: {e}")))?;
+                let attribution: Vec<Attributed> =
+                    serde_json::from_value(report.get("attribution").cloned().unwrap_or_default())
+                        .map_err(|e| invalid(format!("attribution: {e}")))?;
+                let path = dir.join("baseline").join("history.jsonl");
+                let history = History::read_jsonl(read(&path)?.as_slice())
+                    .map_err(|source| ReportError::History { path, source })?;
+                Some(BaselineReport {
+                    history,
+                    results,
+                    attribution,
+                    policy,
+                })
+            }
+        };
         Ok(Self {
             name,
             seed,
@@ -344,6 +420,7 @@ impl StoredReport {
             history,
             results,
             placements,
+            baseline,
         })
     }
 
@@ -358,6 +435,7 @@ impl StoredReport {
             history: &self.history,
             results: &self.results,
             placements: self.placements.clone(),
+            baseline: self.baseline.as_ref(),
         }
     }
 }

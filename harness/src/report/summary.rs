@@ -12,7 +12,8 @@ use serde_json::Value;
 use super::human;
 use super::lanes::lanes;
 use super::timeline::{events, phase_label, relative_time};
-use super::ReportInput;
+use super::{BaselineReport, ReportInput};
+use crate::check::attribution::BaselinePolicy;
 use crate::check::sli::slis_by_phase;
 use crate::check::window::history_end_ns;
 use crate::check::{overall_verdict, CheckResult, Verdict};
@@ -129,6 +130,9 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
     }
     for result in input.results {
         write_verdict(&mut out, result);
+        if let Some(attributed) = input.baseline.and_then(|b| b.of(&result.name)) {
+            let _ = writeln!(out, "           attribution: {}", attributed.line());
+        }
     }
     let overall = overall_verdict(input.results);
     let count = |v: Verdict| input.results.iter().filter(|r| r.verdict == v).count();
@@ -140,9 +144,43 @@ pub fn summary_text(input: &ReportInput<'_>) -> String {
         count(Verdict::Unknown),
         count(Verdict::Pass)
     );
+    if let Some(baseline) = input.baseline {
+        write_baseline(&mut out, baseline);
+    }
 
     let _ = writeln!(out, "\nReproduce:\n  {}", input.reproduce);
     out
+}
+
+/// The baseline's verdicts and every invariant's attribution.
+fn write_baseline(out: &mut String, baseline: &BaselineReport) {
+    let _ = writeln!(
+        out,
+        "\nBASELINE (the same run without faults)  {}",
+        baseline.verdict().as_str().to_uppercase()
+    );
+    for attributed in &baseline.attribution {
+        let _ = writeln!(
+            out,
+            "  {:<7}  {}",
+            attributed.baseline.as_str().to_uppercase(),
+            attributed.name
+        );
+    }
+    out.push_str("\nATTRIBUTION\n");
+    for attributed in &baseline.attribution {
+        let _ = writeln!(out, "  {}", attributed.line());
+    }
+    let _ = writeln!(
+        out,
+        "  counted as {} (--baseline-failures {}: a failure without faults too {})",
+        baseline.counted_verdict().as_str().to_uppercase(),
+        baseline.policy.as_str(),
+        match baseline.policy {
+            BaselinePolicy::Fail => "still fails the drill",
+            BaselinePolicy::Pass => "does not fail the drill",
+        }
+    );
 }
 
 fn write_verdict(out: &mut String, result: &CheckResult) {
@@ -247,6 +285,7 @@ mod tests {
             history: &h,
             results: &[],
             placements: Vec::new(),
+            baseline: None,
         };
         let text = summary_text(&input);
         assert!(text.contains("T+00:00.000  run starts"), "{text}");

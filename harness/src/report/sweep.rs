@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::human;
 use super::layout::{text_width, truncate};
 use super::svg::{escape, verdict_colours};
+use crate::check::attribution::Attributed;
 use crate::check::{overall_verdict, CheckResult, Verdict};
 
 /// Figures that say how badly an invariant failed, most telling first.
@@ -40,6 +41,9 @@ pub struct SweepRun {
     pub results: Vec<CheckResult>,
     /// Why the drill could not run to a verdict, if it could not.
     pub error: Option<String>,
+    /// Every invariant's attribution against the seed's baseline run
+    /// (`faultline sweep --baseline`); empty without one.
+    pub attribution: Vec<Attributed>,
 }
 
 impl SweepRun {
@@ -161,6 +165,9 @@ pub fn sweep_text(name: &str, runs: &[SweepRun]) -> String {
                 result.verdict.as_str().to_uppercase(),
                 result.name
             );
+            if let Some(a) = run.attribution.iter().find(|a| a.name == result.name) {
+                let _ = writeln!(out, "               attribution: {}", a.line());
+            }
         }
     }
     let caught = runs.iter().filter(|r| r.verdict() == Verdict::Fail).count();
@@ -175,7 +182,8 @@ pub fn sweep_text(name: &str, runs: &[SweepRun]) -> String {
 
 /// The content of `sweep.json`: `{"name", "seeds": [...], "invariants":
 /// [{"name", "caught", "passed", "unknown"}], "runs": [{"seed", "dir",
-/// "verdict", "error", "verdicts": [{"name", "verdict", "headline", "figures"}]}]}`.
+/// "verdict", "error", "attribution": [...], "verdicts": [{"name", "verdict", "headline", "figures"}]}]}`
+/// (`attribution` as in `report.json`, empty without a baseline run).
 pub fn sweep_json(name: &str, runs: &[SweepRun]) -> Value {
     json!({
         "name": name,
@@ -188,6 +196,7 @@ pub fn sweep_json(name: &str, runs: &[SweepRun]) -> Value {
             "dir": run.dir,
             "verdict": run.verdict(),
             "error": run.error,
+            "attribution": run.attribution,
             "verdicts": run.results.iter().map(|r| json!({
                 "name": r.name,
                 "verdict": r.verdict,
@@ -413,6 +422,7 @@ mod tests {
         SweepRun {
             seed,
             dir: format!("seed-{seed}"),
+            attribution: Vec::new(),
             results: verdicts
                 .iter()
                 .map(|(name, verdict, figures)| {

@@ -111,6 +111,12 @@ pub struct ScenarioConfig {
     /// What must hold (see `check::InvariantConfig`).
     #[serde(default)]
     pub invariants: Vec<InvariantConfig>,
+    /// Also run the scenario without faults (same seed, workload and
+    /// duration; every link at its static settings) and attribute every
+    /// verdict (docs/baseline.md). Default false; `faultline drill --baseline`
+    /// sets it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
 }
 
 impl ScenarioConfig {
@@ -134,6 +140,7 @@ impl ScenarioConfig {
             time_scale: 1.0,
             stop_when: Vec::new(),
             invariants: Vec::new(),
+            baseline: false,
         }
     }
 

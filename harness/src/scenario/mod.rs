@@ -119,6 +119,8 @@ pub struct Scenario {
     pub stop_when: Vec<StopCondition>,
     /// What must hold.
     pub invariants: Vec<Invariant>,
+    /// Whether a baseline run (no fault) goes with the drill (docs/baseline.md).
+    pub baseline: bool,
     /// The scenario as stated (with any overrides), for reports and `faultline check`.
     pub config: ScenarioConfig,
 }

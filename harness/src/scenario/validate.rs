@@ -409,6 +409,7 @@ pub(crate) fn validate(config: &ScenarioConfig) -> Result<Scenario, Vec<Problem>
         baseline_scale: config.baseline_scale,
         stop_when,
         invariants,
+        baseline: config.baseline,
         config: config.clone(),
     })
 }

@@ -172,6 +172,7 @@ fn input<'a>(history: &'a History, results: &'a [CheckResult]) -> ReportInput<'a
         history,
         results,
         placements: Vec::new(),
+        baseline: None,
     }
 }
 
@@ -909,12 +910,14 @@ fn sweep_summary_and_svg_of_fixed_runs() {
                 failing.clone()
             },
             error: None,
+            attribution: Vec::new(),
         })
         .chain(std::iter::once(SweepRun {
             seed: 5,
             dir: "seed-5".into(),
             results: Vec::new(),
             error: Some("starting service inventory in us-east: no such file".into()),
+            attribution: Vec::new(),
         }))
         .collect();
     let text = sweep_text("split-brain-oversell", &runs);

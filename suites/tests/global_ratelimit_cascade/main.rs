@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+use faultline_harness::check::attribution::Attribution;
 use faultline_harness::check::{CheckResult, InvariantConfig, Verdict};
 use faultline_harness::history::Outcome;
 use faultline_harness::runner::DrillReport;
@@ -45,7 +46,10 @@ fn compressed(variant: &str) -> Scenario {
             }
         }
     });
-    with_variant(scenario, "ratelimit", variant)
+    let mut scenario = with_variant(scenario, "ratelimit", variant);
+    // And again without the isolation, to attribute every verdict.
+    scenario.baseline = true;
+    scenario
 }
 
 /// The blast-radius cell of `region` during the isolation: its figures.
@@ -86,6 +90,21 @@ async fn a_global_fail_closed_limiter_takes_every_region_down_with_us_east() {
         "{}",
         result.message
     );
+    // The isolation caused it: without it, the same windows meet the SLO.
+    let attributed = report.assert_attribution(BLAST_RADIUS, Attribution::FaultInduced);
+    assert_eq!(attributed.drill_figure, Some(2.0), "{}", attributed.line());
+    assert_eq!(
+        attributed.baseline_figure,
+        Some(0.0),
+        "{}",
+        attributed.line()
+    );
+    for region in OUTSIDE {
+        report.assert_attribution(
+            &format!("availability({region}, api)"),
+            Attribution::FaultInduced,
+        );
+    }
     let isolation = fault_window(&report.history, 0);
     assert_eq!(
         isolation.regions.iter().collect::<Vec<_>>(),

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use faultline_harness::check::attribution::Attribution;
 use faultline_harness::check::Verdict;
 use faultline_harness::history::{OpRecord, Outcome};
 use faultline_harness::runner::DrillReport;
@@ -41,7 +42,10 @@ fn compressed(variant: &str) -> Scenario {
             workload.concurrency *= 2;
         }
     });
-    with_variant(scenario, "inventory", variant)
+    let mut scenario = with_variant(scenario, "inventory", variant);
+    // And again without the partition, to attribute every verdict.
+    scenario.baseline = true;
+    scenario
 }
 
 fn acknowledged(ops: &[&OpRecord]) -> usize {
@@ -101,6 +105,35 @@ async fn naive_inventory_sells_the_same_units_in_both_regions_during_a_partition
     );
     assert_eq!(result.evidence[0]["outcome"], "ok");
 
+    // Did the partition cause it? Without it, the same orders oversell by a
+    // few units at most (sales racing replication at the end of stock), or not
+    // at all: the partition multiplies the oversell (a ratio, not a timing).
+    let attributed = report
+        .attribution(NO_OVERSELL)
+        .expect("the drill ran a baseline");
+    let baseline = attributed
+        .baseline_figure
+        .expect("the baseline has an oversold_by figure");
+    assert_eq!(attributed.drill_figure, Some(oversold as f64));
+    assert!(
+        baseline * 10.0 <= oversold as f64,
+        "oversold by {oversold} with the partition and {baseline} without:\n{}",
+        report.summary
+    );
+    let expected = if baseline == 0.0 {
+        Attribution::FaultInduced
+    } else {
+        Attribution::FailsWithoutFaultsToo
+    };
+    report.assert_attribution(NO_OVERSELL, expected);
+    assert!(
+        report
+            .summary
+            .contains(&format!("{NO_OVERSELL}: {}", expected.words())),
+        "{}",
+        report.summary
+    );
+
     // The split brain itself: cut off from each other, both regions kept selling.
     let partition = fault_window(&report.history, 0);
     for region in ["us-east", "eu-west"] {
@@ -131,6 +164,8 @@ async fn guarded_inventory_rejects_orders_it_cannot_confirm_with_the_owner_rathe
     assert_final_reads_from(&report, "inventory", "guarded");
 
     report.assert_verdict(NO_OVERSELL, Verdict::Pass);
+    // With the partition and without it.
+    report.assert_attribution(NO_OVERSELL, Attribution::Holds);
     let result = report
         .result(NO_OVERSELL)
         .expect("the scenario checks no_oversell");
